@@ -1,0 +1,36 @@
+"""continual: byte-level memory accounting and the continual-learning core.
+
+Every byte a learner stores is counted against one budget. :func:`nbytes`
+measures payload bytes, deduplicating tensors and arrays that share memory;
+:class:`MemoryAccountant` charges every tracked component against a budget and
+raises :class:`BudgetExceededError` with the ledger when it does not fit.
+:class:`Learner` drives a model and its :class:`Plugin` strategies over a
+stream and fills a :class:`ScoreMatrix`.
+"""
+
+from continual.accountant import BudgetExceededError, Ledger, MemoryAccountant, Snapshot
+from continual.bitmask import BitMask
+from continual.budget import format_bytes, parse_budget
+from continual.evaluation import ScoreMatrix, auc_a, auc_l, auc_over_budgets
+from continual.exemplars import ExemplarStore
+from continual.learner import Learner
+from continual.measure import nbytes
+from continual.plugin import Plugin
+
+__all__ = [
+    "BitMask",
+    "BudgetExceededError",
+    "ExemplarStore",
+    "Learner",
+    "Ledger",
+    "MemoryAccountant",
+    "Plugin",
+    "ScoreMatrix",
+    "Snapshot",
+    "auc_a",
+    "auc_l",
+    "auc_over_budgets",
+    "format_bytes",
+    "nbytes",
+    "parse_budget",
+]

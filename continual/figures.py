@@ -1,0 +1,177 @@
+"""Figures of a run: score against memory, and the memory ledger over time.
+
+Figures are built as :class:`matplotlib.figure.Figure` objects drawn by the Agg canvas, without
+pyplot: nothing is shown, no global backend is changed and no figure is left in pyplot's registry.
+Memory is given in bytes and drawn in MB (10**6 bytes).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+__all__ = ["plot_accuracy_vs_memory", "plot_ledger"]
+
+_BYTES_PER_MB = 10**6
+
+
+def _new_figure() -> Figure:
+    figure = Figure(figsize=(6.0, 4.0), layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def _save(figure: Figure, path: str | Path | None) -> None:
+    if path is not None:
+        figure.savefig(path)
+
+
+def _check_bytes(argument: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{argument} must be a number of bytes, got {value!r}")
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{argument} must be a non-negative finite number of bytes, got {value!r}")
+    return value
+
+
+def _curve_points(method: str, points: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Return the (memory in MB, score) arrays of one method, sorted by memory."""
+    try:
+        pairs = [(memory, score) for memory, score in points]
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"curves[{method!r}] must be a sequence of (bytes, score) pairs, got {points!r}"
+        ) from None
+    if not pairs:
+        raise ValueError(f"curves[{method!r}] must hold at least one (bytes, score) pair, got none")
+    memory = np.array([_check_bytes(f"curves[{method!r}] memory", m) for m, _ in pairs], float)
+    scores = np.array([score for _, score in pairs], dtype=float)
+    if not np.all(np.isfinite(scores)):
+        raise ValueError(f"curves[{method!r}] scores must be finite, got {scores.tolist()}")
+    order = np.argsort(memory, kind="stable")
+    return memory[order] / _BYTES_PER_MB, scores[order]
+
+
+def plot_accuracy_vs_memory(
+    curves: Mapping[str, Sequence[tuple[int, float]]],
+    *,
+    path: str | Path | None = None,
+    metric: str = "accuracy",
+) -> Figure:
+    """Plot each method's score against its memory, one line with markers per method.
+
+    Parameters
+    ----------
+    curves
+        Method name to ``(bytes, score)`` points; the points are sorted by bytes before drawing.
+    path
+        Where to save the figure; the format follows the suffix (PNG when there is none).
+    metric
+        Name of the score, used as the y label.
+
+    Returns
+    -------
+    Figure
+        The figure, with x in MB (bytes / 10**6).
+
+    Examples
+    --------
+    >>> figure = plot_accuracy_vs_memory({"replay": [(2_000_000, 0.6), (1_000_000, 0.5)]})
+    >>> figure.axes[0].lines[0].get_xydata().tolist()
+    [[1.0, 0.5], [2.0, 0.6]]
+    """
+    if not isinstance(curves, Mapping) or not curves:
+        raise ValueError(f"curves must be a non-empty mapping of method to points, got {curves!r}")
+    data = {str(method): _curve_points(method, points) for method, points in curves.items()}
+    figure = _new_figure()
+    ax = figure.add_subplot()
+    for method, (memory, scores) in data.items():
+        ax.plot(memory, scores, marker="o", label=method)
+    ax.set_xlabel("memory (MB)")
+    ax.set_ylabel(metric)
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    _save(figure, path)
+    return figure
+
+
+def _ledger_table(
+    snapshots: Sequence[tuple[float, Mapping[str, int]]],
+) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """Return steps, account names (in order of appearance) and bytes of shape (accounts, steps)."""
+    if isinstance(snapshots, (str, bytes)) or not isinstance(snapshots, Sequence) or not snapshots:
+        raise ValueError(
+            f"snapshots must be a non-empty sequence of (step, ledger) pairs, got {snapshots!r}"
+        )
+    steps, ledgers = [], []
+    for k, snapshot in enumerate(snapshots):
+        if not isinstance(snapshot, Sequence) or len(snapshot) != 2:
+            raise TypeError(f"snapshots[{k}] must be a (step, ledger) pair, got {snapshot!r}")
+        step, ledger = snapshot
+        if isinstance(step, bool) or not isinstance(step, numbers.Real) or not math.isfinite(step):
+            raise TypeError(f"snapshots[{k}] step must be a finite number, got {step!r}")
+        if not isinstance(ledger, Mapping):
+            raise TypeError(f"snapshots[{k}] ledger must be a mapping, got {ledger!r}")
+        for name, size in ledger.items():
+            _check_bytes(f"snapshots[{k}] ledger[{name!r}]", size)
+        steps.append(float(step))
+        ledgers.append(ledger)
+    if np.any(np.diff(steps) < 0):
+        raise ValueError(f"snapshots steps must be non-decreasing, got {steps}")
+    accounts = list(dict.fromkeys(name for ledger in ledgers for name in ledger))
+    if not accounts:
+        raise ValueError("snapshots must hold at least one account, got only empty ledgers")
+    table = np.array([[ledger.get(name, 0) for ledger in ledgers] for name in accounts], float)
+    return np.array(steps), accounts, table
+
+
+def plot_ledger(
+    snapshots: Sequence[tuple[float, Mapping[str, int]]],
+    *,
+    path: str | Path | None = None,
+    budget: int | None = None,
+) -> Figure:
+    """Plot the bytes of every account over time as a stacked area.
+
+    Parameters
+    ----------
+    snapshots
+        ``(step, {account: bytes})`` pairs with non-decreasing steps, as recorded by the memory
+        accountant. An account missing from a snapshot counts 0 bytes there.
+    path
+        Where to save the figure; the format follows the suffix (PNG when there is none).
+    budget
+        The memory budget in bytes, drawn as a dashed horizontal line when given.
+
+    Returns
+    -------
+    Figure
+        The figure, with y in MB (bytes / 10**6); the top of the stack is the total.
+
+    Examples
+    --------
+    >>> snapshots = [(0, {"model": 1_000_000}), (1, {"model": 1_000_000, "exemplars": 500_000})]
+    >>> figure = plot_ledger(snapshots, budget=2_000_000)
+    >>> [text.get_text() for text in figure.axes[0].get_legend().get_texts()]
+    ['model', 'exemplars', 'budget']
+    """
+    steps, accounts, table = _ledger_table(snapshots)
+    if budget is not None:
+        _check_bytes("budget", budget)
+    figure = _new_figure()
+    ax = figure.add_subplot()
+    ax.stackplot(steps, table / _BYTES_PER_MB, labels=accounts)
+    if budget is not None:
+        ax.axhline(budget / _BYTES_PER_MB, color="black", linestyle="--", label="budget")
+    ax.set_xlabel("step")
+    ax.set_ylabel("memory (MB)")
+    ax.legend(loc="best")
+    _save(figure, path)
+    return figure

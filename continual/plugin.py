@@ -1,0 +1,89 @@
+"""The strategy plugin protocol: lifecycle hooks plus the items a plugin stores."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from continual.learner import Learner
+
+__all__ = ["HOOKS", "Plugin"]
+
+HOOKS = (
+    "before_experience",
+    "before_batch",
+    "before_backward",
+    "after_batch",
+    "after_experience",
+    "before_eval",
+    "after_eval",
+)
+
+
+class Plugin:
+    """Base class of strategy plugins; every hook is a no-op until overridden.
+
+    A plugin changes what a :class:`~continual.learner.Learner` does at named
+    moments of training, like an Avalanche plugin (the names follow
+    Avalanche's callbacks, without the ``_training_exp`` suffixes). Each hook
+    receives the learner, whose public attributes (``model``, ``optimizer``,
+    ``experience``, ``batch``, ``logits``, ``loss``, ``accountant``) it may read
+    and replace.
+
+    Whatever a plugin keeps between experiences must be returned by
+    :meth:`memory_items`: the learner charges those items to the shared
+    accountant under ``"<name>/<item>"`` accounts. A plugin sizes its stores
+    from ``learner.accountant.headroom()``; it never holds a private budget.
+
+    Attributes
+    ----------
+    name : str
+        Prefix of the plugin's ledger accounts (defaults to the lower-cased
+        class name).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from continual.plugin import Plugin
+    >>> class CountBatches(Plugin):
+    ...     def __init__(self):
+    ...         self.seen = torch.zeros(1, dtype=torch.int64)
+    ...     def after_batch(self, learner):
+    ...         self.seen += 1
+    ...     def memory_items(self):
+    ...         return {"counter": self.seen}
+    >>> plugin = CountBatches()
+    >>> plugin.name
+    'countbatches'
+    >>> plugin.memory_items()["counter"].nbytes
+    8
+    """
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__.lower()
+
+    def memory_items(self) -> dict[str, Any]:
+        """Named objects this plugin stores (charged to the budget)."""
+        return {}
+
+    def before_experience(self, learner: Learner) -> None:
+        """Called before training on ``learner.experience`` (grow the model here)."""
+
+    def before_batch(self, learner: Learner) -> None:
+        """Called with ``learner.batch`` set; may replace it (add replayed samples)."""
+
+    def before_backward(self, learner: Learner) -> None:
+        """Called with ``learner.logits`` and ``learner.loss``; may add loss terms."""
+
+    def after_batch(self, learner: Learner) -> None:
+        """Called after the optimizer step."""
+
+    def after_experience(self, learner: Learner) -> None:
+        """Called after training on an experience (update stores here)."""
+
+    def before_eval(self, learner: Learner) -> None:
+        """Called before an evaluation pass."""
+
+    def after_eval(self, learner: Learner) -> None:
+        """Called after an evaluation pass."""

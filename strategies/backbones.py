@@ -1,0 +1,135 @@
+"""Small backbones for the data that runs on a CPU: 8x8 digit images and flat features.
+
+Every backbone exposes ``features(x)`` (the penultimate representation, used
+by herding) and ``forward(x) = head(features(x))``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+__all__ = ["MLP", "DigitsConvNet", "make_backbone"]
+
+
+class MLP(nn.Module):
+    """A multilayer perceptron with ReLU hidden layers and a linear head.
+
+    Parameters
+    ----------
+    n_features
+        Input features (inputs of any shape are flattened).
+    n_classes
+        Output logits.
+    hidden_sizes
+        Width of each hidden layer.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from continual import nbytes
+    >>> from strategies.backbones import MLP
+    >>> model = MLP(64, 10, hidden_sizes=(32,))
+    >>> model(torch.zeros(5, 64)).shape
+    torch.Size([5, 10])
+    >>> nbytes(model) == 4 * (64 * 32 + 32 + 32 * 10 + 10)
+    True
+    """
+
+    def __init__(self, n_features: int, n_classes: int, hidden_sizes: Sequence[int] = (128,)):
+        super().__init__()
+        layers: list[nn.Module] = [nn.Flatten()]
+        width = n_features
+        for size in hidden_sizes:
+            layers += [nn.Linear(width, size), nn.ReLU()]
+            width = size
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Linear(width, n_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+class DigitsConvNet(nn.Module):
+    """A three-block conv net for 1x8x8 images (scikit-learn's digits).
+
+    Blocks of 3x3 convolution, batch norm and ReLU with widths
+    ``(w, 2w, 4w)``, a 2x2 max-pool after the second block, global average
+    pooling and a linear head over the ``4w`` features. Flat inputs of 64
+    values are reshaped to 1x8x8.
+
+    Parameters
+    ----------
+    n_classes
+        Output logits.
+    width
+        Channels of the first block.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from strategies.backbones import DigitsConvNet
+    >>> model = DigitsConvNet(10, width=8)
+    >>> model(torch.zeros(2, 1, 8, 8)).shape, model.features(torch.zeros(2, 64)).shape
+    (torch.Size([2, 10]), torch.Size([2, 32]))
+    """
+
+    def __init__(self, n_classes: int, width: int = 16):
+        super().__init__()
+        widths = (width, 2 * width, 4 * width)
+        self.body = nn.Sequential(
+            _conv_block(1, widths[0]),
+            _conv_block(widths[0], widths[1]),
+            nn.MaxPool2d(2),
+            _conv_block(widths[1], widths[2]),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+        )
+        self.head = nn.Linear(widths[2], n_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x.reshape(-1, 1, 8, 8))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+def _conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(),
+    )
+
+
+def make_backbone(
+    name: str,
+    n_features: int,
+    n_classes: int,
+    *,
+    hidden_sizes: Sequence[int] = (128,),
+    width: int = 16,
+) -> nn.Module:
+    """Build ``"mlp"`` or ``"conv8"`` (the digits conv net, needs 64 features).
+
+    Examples
+    --------
+    >>> from strategies.backbones import make_backbone
+    >>> type(make_backbone("conv8", 64, 10)).__name__
+    'DigitsConvNet'
+    """
+    if name == "mlp":
+        return MLP(n_features, n_classes, hidden_sizes)
+    if name == "conv8":
+        if n_features != 64:
+            raise ValueError(
+                "backbone 'conv8' needs 64 input features (8x8 images), "
+                f"got n_features={n_features}"
+            )
+        return DigitsConvNet(n_classes, width)
+    raise ValueError(f"backbone must be 'mlp' or 'conv8', got {name!r}")

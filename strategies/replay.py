@@ -1,0 +1,86 @@
+"""Replay: rehearsal from an exemplar store that fills the budget's headroom."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from continual.exemplars import ExemplarStore
+from continual.learner import Learner
+from continual.plugin import Plugin
+
+__all__ = ["Replay"]
+
+
+class Replay(Plugin):
+    """Rehearse stored exemplars alongside every training batch.
+
+    After each experience the store is refilled from the samples of that
+    experience and the current contents. Its capacity is whatever the shared
+    accountant's headroom allows at that moment (plus what the store already
+    holds), so the model, the optimizer state and the exemplars together never
+    exceed the budget. Without a budget the store keeps every sample.
+
+    What it stores: one :class:`~continual.exemplars.ExemplarStore` (account
+    ``replay/exemplars``), samples in their native dtype (a uint8 8x8 digit
+    costs 64 bytes) plus one compact label each.
+
+    Parameters
+    ----------
+    policy
+        Which samples to keep: ``"reservoir"``, ``"random"``,
+        ``"class_balanced"`` or ``"herding"`` (uses ``model.features``).
+    replay_batch_size
+        Stored samples added to each batch; defaults to the learner's batch size.
+    seed
+        Seed of the selection and of the replayed batches.
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from continual import Learner, MemoryAccountant
+    >>> from streams import class_incremental
+    >>> from strategies import Replay
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.integers(0, 255, size=(120, 8), dtype=np.uint8)
+    >>> y = np.repeat(np.arange(4), 30)
+    >>> stream = class_incremental(X, y, n_experiences=2, test=(X, y), seed=0)
+    >>> replay = Replay(seed=0)
+    >>> learner = Learner(torch.nn.Linear(8, 4), plugins=[replay],
+    ...                   accountant=MemoryAccountant(1000), input_scale=1 / 255)
+    >>> _ = learner.run(stream)
+    >>> ledger = learner.accountant.ledger()
+    >>> ledger.accounts["replay/exemplars"], len(replay.store), ledger.total <= 1000
+    (711, 79, True)
+    """
+
+    def __init__(
+        self, policy: str = "class_balanced", replay_batch_size: int | None = None, seed: int = 0
+    ) -> None:
+        self.policy = policy
+        self.replay_batch_size = replay_batch_size
+        self.seed = seed
+        self._reset()
+
+    def _reset(self) -> None:
+        self.store = ExemplarStore(policy=self.policy, random_state=self.seed)
+        self._generator = torch.Generator().manual_seed(self.seed)
+
+    def memory_items(self) -> dict[str, Any]:
+        return {"exemplars": self.store}
+
+    def before_batch(self, learner: Learner) -> None:
+        if not len(self.store):
+            return
+        x, y = learner.batch
+        n = min(self.replay_batch_size or learner.batch_size, len(self.store))
+        old_x, old_y = self.store.sample(n, self._generator)
+        learner.batch = (torch.cat([x, old_x.to(x.dtype)]), torch.cat([y, old_y.to(y.dtype)]))
+
+    def after_experience(self, learner: Learner) -> None:
+        x, y = (np.asarray(part) for part in learner.experience.train)
+        feature_fn = learner.features if self.policy == "herding" else None
+        capacity = learner.accountant.room_for(self.store)
+        self.store.update(x, y, capacity_bytes=capacity, feature_fn=feature_fn)

@@ -1,0 +1,27 @@
+"""streams: ordered, re-iterable streams of experiences for continual learning.
+
+An :class:`Experience` is one unit of a stream (a task, a time window, a block of rows) with its
+index, train and test payloads and metadata. A :class:`Stream` is an ordered sequence of them,
+deterministic given its seed. This package builds streams from labelled arrays
+(:func:`class_incremental`, :func:`split_digits`), from numpy, pandas and river
+(:func:`from_arrays`, :func:`from_pandas`, :func:`from_river`) and from a task-free sequence cut
+where a river drift detector fires (:func:`segment_by_drift`). It knows no models.
+"""
+
+from streams.adapters import from_arrays, from_pandas, from_river
+from streams.class_incremental import class_incremental
+from streams.digits import split_digits
+from streams.drift import detect_drifts, segment_by_drift
+from streams.experience import Experience, Stream
+
+__all__ = [
+    "Experience",
+    "Stream",
+    "class_incremental",
+    "detect_drifts",
+    "from_arrays",
+    "from_pandas",
+    "from_river",
+    "segment_by_drift",
+    "split_digits",
+]

@@ -1,0 +1,142 @@
+"""Class-incremental streams: each experience brings a new, disjoint group of classes."""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+from sklearn.utils import check_scalar
+
+from streams.adapters import _check_xy
+from streams.experience import Experience, Stream
+
+
+def _divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def _group_size(n_classes: int, n_experiences: Any, classes_per_experience: Any) -> int:
+    """Number of classes per experience, checking that the classes split into equal groups."""
+    if (n_experiences is None) == (classes_per_experience is None):
+        raise ValueError(
+            "give exactly one of n_experiences and classes_per_experience, got "
+            f"n_experiences={n_experiences!r} and classes_per_experience={classes_per_experience!r}"
+        )
+    argument, value = (
+        ("n_experiences", n_experiences)
+        if n_experiences is not None
+        else ("classes_per_experience", classes_per_experience)
+    )
+    check_scalar(value, argument, numbers.Integral, min_val=1)
+    if n_classes % value != 0:
+        raise ValueError(
+            f"{argument}={value} does not split the {n_classes} classes into equal groups; "
+            f"{argument} must divide {n_classes}, i.e. be one of {_divisors(n_classes)}"
+        )
+    return n_classes // value if argument == "n_experiences" else int(value)
+
+
+def _class_order(classes: np.ndarray, class_order: Any, seed: Any) -> np.ndarray:
+    """The given order after checking it is a permutation of ``classes``, or a seeded one."""
+    if class_order is None:
+        return np.random.default_rng(seed).permutation(classes)
+    order = np.asarray(class_order)
+    if order.ndim != 1 or len(order) != len(classes) or not np.array_equal(np.sort(order), classes):
+        raise ValueError(
+            f"class_order must be a permutation of the labels in y {classes.tolist()}, "
+            f"got {order.tolist()}"
+        )
+    return order
+
+
+def _check_test(test: Any, classes: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    if test is None:
+        return None
+    if not isinstance(test, tuple) or len(test) != 2:
+        raise TypeError(f"test must be None or a tuple (X_test, y_test), got {type(test).__name__}")
+    X_test, y_test = _check_xy(*test, y_required=True)
+    if y_test.ndim != 1:
+        raise ValueError(f"test labels y_test must be 1-D, got shape {y_test.shape}")
+    unknown = np.setdiff1d(y_test, classes)
+    if len(unknown):
+        raise ValueError(f"test labels must all occur in y, got unknown labels {unknown.tolist()}")
+    return X_test, y_test
+
+
+def class_incremental(
+    X: Any,
+    y: Any,
+    *,
+    n_experiences: int | None = None,
+    classes_per_experience: int | None = None,
+    class_order: Any = None,
+    test: tuple[Any, Any] | None = None,
+    seed: Any = 0,
+    name: str = "class_incremental",
+) -> Stream:
+    """Split a labelled data set into experiences with disjoint, equal-sized groups of classes.
+
+    The classes are put in order (``class_order``, or a permutation drawn from
+    ``np.random.default_rng(seed)``) and cut into consecutive groups; experience ``i`` holds the
+    rows whose label is in group ``i``, in their original order and with ``X``'s dtype.
+
+    Parameters
+    ----------
+    X
+        Inputs, one row per sample (any shape after the first axis; the dtype is kept).
+    y
+        1-D labels, one per row of ``X``.
+    n_experiences
+        Number of experiences. Give exactly one of ``n_experiences`` and
+        ``classes_per_experience``; either must divide the number of classes.
+    classes_per_experience
+        Number of classes per experience.
+    class_order
+        A permutation of the distinct labels of ``y``; None draws one from ``seed``.
+    test
+        None, or a tuple ``(X_test, y_test)`` split by the same class groups.
+    seed
+        Seed of the class order (unused when ``class_order`` is given).
+    name
+        Name of the stream.
+
+    Returns
+    -------
+    Stream
+        Experiences with ``train=(X_i, y_i)``, ``test=(X_test_i, y_test_i)`` or None, and
+        ``metadata={"classes": (c1, c2, ...)}`` in class order.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.arange(12, dtype=np.uint8).reshape(6, 2)
+    >>> y = np.array([0, 1, 2, 3, 0, 1])
+    >>> stream = class_incremental(X, y, n_experiences=2, class_order=[3, 1, 0, 2])
+    >>> stream.classes
+    [(3, 1), (0, 2)]
+    >>> stream[0].train
+    (array([[ 2,  3],
+           [ 6,  7],
+           [10, 11]], dtype=uint8), array([1, 3, 1]))
+    >>> class_incremental(X, y, classes_per_experience=1, seed=0).classes
+    [(2,), (0,), (1,), (3,)]
+    """
+    X, y = _check_xy(X, y, y_required=True)
+    if y.ndim != 1:
+        raise ValueError(f"y must be 1-D, got shape {y.shape}")
+    classes = np.unique(y)
+    size = _group_size(len(classes), n_experiences, classes_per_experience)
+    order = _class_order(classes, class_order, seed)
+    test = _check_test(test, classes)
+    experiences = []
+    for index, start in enumerate(range(0, len(order), size)):
+        group = order[start : start + size]
+        mask = np.isin(y, group)
+        test_payload = None
+        if test is not None:
+            test_mask = np.isin(test[1], group)
+            test_payload = (test[0][test_mask], test[1][test_mask])
+        meta = {"classes": tuple(group.tolist())}
+        experiences.append(Experience(index, (X[mask], y[mask]), test_payload, meta))
+    return Stream(experiences, name=name, seed=seed)

@@ -1,0 +1,161 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from continual import BudgetExceededError, MemoryAccountant, nbytes
+
+
+def _model():
+    torch.manual_seed(0)
+    return torch.nn.Sequential(
+        torch.nn.Linear(20, 30), torch.nn.BatchNorm1d(30), torch.nn.ReLU(), torch.nn.Linear(30, 4)
+    )
+
+
+def _param_bytes(module):
+    return sum(t.numel() * t.element_size() for t in [*module.parameters(), *module.buffers()])
+
+
+def test_total_is_measured_live_not_cached():
+    store = [torch.zeros(10)]
+    accountant = MemoryAccountant()
+    accountant.track("store", store)
+    assert accountant.total() == 40
+    store.append(torch.zeros(5, dtype=torch.float64))
+    assert accountant.total() == 80
+
+
+def test_tracking_a_submodule_adds_zero_bytes():
+    model = _model()
+    accountant = MemoryAccountant()
+    accountant.track("model", model)
+    before = accountant.total()
+    accountant.track("first layer", model[0])
+    accountant.track("bn", model[1])
+    assert accountant.total() == before == _param_bytes(model)
+    assert accountant.ledger().accounts["first layer"] == 0
+
+
+def test_shared_storage_goes_to_first_registered_account():
+    shared = torch.zeros(100)
+    own = torch.zeros(10)
+    accountant = MemoryAccountant()
+    accountant.track("a", [shared[:10]])
+    accountant.track("b", [shared, own])
+    assert accountant.ledger().accounts == {"a": 400, "b": 40}
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 4), st.integers(1, 50), st.booleans()), min_size=1, max_size=8
+    )
+)
+def test_ledger_sums_to_total_and_matches_nbytes(specs):
+    pool = [torch.zeros(n + 3) for n in range(5)]
+    accountant = MemoryAccountant()
+    objects = []
+    for index, (which, size, fresh) in enumerate(specs):
+        obj = torch.zeros(size) if fresh else pool[which][: (size % 3) + 1]
+        objects.append(obj)
+        accountant.track(f"acct{index}", obj)
+    ledger = accountant.ledger()
+    assert sum(ledger.accounts.values()) == ledger.total == accountant.total()
+    assert ledger.total == nbytes(objects)
+
+
+def test_headroom_fits_and_check():
+    model = _model()
+    size = _param_bytes(model)
+    accountant = MemoryAccountant(size + 100)
+    accountant.track("model", model)
+    assert accountant.headroom() == 100
+    assert accountant.fits(100) and not accountant.fits(101)
+    assert accountant.check().total == size
+    accountant.track("extra", np.zeros(26, dtype=np.float32))  # 104 bytes
+    with pytest.raises(BudgetExceededError) as error:
+        accountant.check()
+    assert error.value.over == 4
+    assert error.value.ledger.accounts["extra"] == 104
+    assert "exceeded by 4 bytes" in str(error.value)
+    assert "extra" in str(error.value)
+
+
+def test_without_budget_measures_only():
+    accountant = MemoryAccountant()
+    accountant.track("x", torch.zeros(10**4))
+    assert accountant.headroom() == float("inf")
+    assert accountant.fits(10**12)
+    assert accountant.check().budget is None
+
+
+def test_extra_bytes_ignores_already_charged_storage():
+    weights = torch.zeros(50)
+    accountant = MemoryAccountant()
+    accountant.track("w", weights)
+    assert accountant.extra_bytes(weights[10:]) == 0
+    assert accountant.extra_bytes([weights, torch.zeros(3)]) == 12
+
+
+def test_ledger_table_and_json():
+    accountant = MemoryAccountant("1 KB")
+    accountant.track("model", torch.zeros(100))
+    accountant.track("exemplars", torch.zeros(50, dtype=torch.uint8))
+    ledger = accountant.ledger()
+    text = str(ledger)
+    lines = text.splitlines()
+    assert lines[1].split() == ["model", "400", "40.0%"]
+    assert lines[2].split() == ["exemplars", "50", "5.0%"]
+    assert lines[3].split() == ["total", "450", "45.0%"]
+    assert len({len(line.rstrip()) for line in lines[1:4]}) == 1  # aligned columns
+    data = json.loads(json.dumps(ledger.to_dict()))
+    assert data == {
+        "accounts": {"model": 400, "exemplars": 50},
+        "total": 450,
+        "budget": 1000,
+        "headroom": 550,
+    }
+
+
+def test_snapshots_record_history():
+    store = []
+    accountant = MemoryAccountant("1 MB")
+    accountant.track("store", store)
+    for step in range(3):
+        store.append(torch.zeros(10))
+        accountant.snapshot(step)
+    assert [s.step for s in accountant.history] == [0, 1, 2]
+    assert [s.ledger.total for s in accountant.history] == [40, 80, 120]
+
+
+def test_untrack():
+    accountant = MemoryAccountant()
+    accountant.track("x", torch.zeros(3))
+    accountant.untrack("x")
+    assert accountant.total() == 0
+    with pytest.raises(ValueError, match="'x' is not tracked"):
+        accountant.untrack("x")
+
+
+def test_tracking_unmeasurable_object_names_it():
+    accountant = MemoryAccountant()
+    with pytest.raises(TypeError, match=r"cannot track 'thing'.*object"):
+        accountant.track("thing", object())
+    assert accountant.accounts == []
+
+
+@pytest.mark.parametrize("name", ["", None, 3])
+def test_bad_account_names(name):
+    with pytest.raises(ValueError, match="name must be a non-empty str"):
+        MemoryAccountant().track(name, torch.zeros(1))
+
+
+def test_duplicate_account_name():
+    accountant = MemoryAccountant()
+    accountant.track("x", torch.zeros(1))
+    with pytest.raises(ValueError, match="already tracked"):
+        accountant.track("x", torch.zeros(1))

@@ -1,0 +1,143 @@
+"""Tests for continual.figures: accuracy against memory, and the ledger as a stacked area."""
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from matplotlib.collections import PolyCollection
+
+from continual.figures import plot_accuracy_vs_memory, plot_ledger
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def top_edge(collection, steps):
+    """Highest y of a filled polygon at each step (stacked areas are non-negative)."""
+    vertices = np.concatenate([path.vertices for path in collection.get_paths()])
+    return np.array([vertices[np.isclose(vertices[:, 0], x), 1].max() for x in steps])
+
+
+# ---------------------------------------------------------------- accuracy against memory
+
+
+def test_accuracy_vs_memory_lines(tmp_path):
+    curves = {
+        "replay": [(4_000_000, 0.7), (1_000_000, 0.5), (2_000_000, 0.6)],
+        "memo": [(2_000_000, 0.65), (4_000_000, 0.8)],
+    }
+    path = tmp_path / "accuracy.png"
+    figure = plot_accuracy_vs_memory(curves, path=path, metric="last accuracy")
+    assert path.read_bytes().startswith(PNG_SIGNATURE)
+    (ax,) = figure.axes
+    assert [line.get_label() for line in ax.lines] == ["replay", "memo"]
+    replay, memo = ax.lines
+    np.testing.assert_allclose(replay.get_xydata(), [[1.0, 0.5], [2.0, 0.6], [4.0, 0.7]])
+    np.testing.assert_allclose(memo.get_xydata(), [[2.0, 0.65], [4.0, 0.8]])
+    assert all(line.get_marker() not in (None, "None", "") for line in ax.lines)
+    assert ax.get_ylabel() == "last accuracy"
+    assert "MB" in ax.get_xlabel()
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["replay", "memo"]
+
+
+def test_accuracy_vs_memory_without_path_leaves_pyplot_alone(tmp_path):
+    before = plt.get_fignums()
+    plot_accuracy_vs_memory({"a": [(1, 0.5)]})
+    assert plt.get_fignums() == before
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("curves", "error", "match"),
+    [
+        ({}, ValueError, "curves must be a non-empty mapping"),
+        ([("a", [(1, 0.5)])], ValueError, "curves must be a non-empty mapping"),
+        ({"a": []}, ValueError, r"curves\['a'\] must hold at least one"),
+        ({"a": [(1, 0.5, 3)]}, TypeError, r"curves\['a'\] must be a sequence of \(bytes, score\)"),
+        ({"a": [(-5, 0.5)]}, ValueError, "non-negative"),
+        ({"a": [(5, float("nan"))]}, ValueError, "scores must be finite"),
+    ],
+)
+def test_accuracy_vs_memory_rejects_bad_curves(curves, error, match):
+    with pytest.raises(error, match=match):
+        plot_accuracy_vs_memory(curves)
+
+
+# ---------------------------------------------------------------- ledger
+
+
+def test_ledger_stack_top_is_total_and_missing_accounts_count_zero(tmp_path):
+    snapshots = [
+        (0, {"model": 1_000_000}),
+        (1, {"model": 1_000_000, "exemplars": 2_000_000}),
+        (2, {"exemplars": 1_500_000, "masks": 250_000}),
+        (3, {"model": 2_000_000, "exemplars": 500_000, "masks": 250_000}),
+    ]
+    path = tmp_path / "ledger.png"
+    figure = plot_ledger(snapshots, path=path)
+    assert path.stat().st_size > 0
+    assert path.read_bytes().startswith(PNG_SIGNATURE)
+    (ax,) = figure.axes
+    layers = [c for c in ax.collections if isinstance(c, PolyCollection)]
+    assert [layer.get_label() for layer in layers] == ["model", "exemplars", "masks"]
+    steps = [0, 1, 2, 3]
+    expected_layers = np.array([[1.0, 1.0, 0.0, 2.0], [0.0, 2.0, 1.5, 0.5], [0.0, 0.0, 0.25, 0.25]])
+    for layer, expected in zip(layers, np.cumsum(expected_layers, axis=0)):
+        np.testing.assert_allclose(top_edge(layer, steps), expected)
+    totals = [sum(ledger.values()) / 1e6 for _, ledger in snapshots]
+    np.testing.assert_allclose(top_edge(layers[-1], steps), totals)
+    assert ax.get_ylabel() == "memory (MB)"
+
+
+def test_ledger_budget_line():
+    figure = plot_ledger([(0, {"a": 10}), (5, {"a": 20})], budget=3_500_000)
+    (ax,) = figure.axes
+    (line,) = ax.lines
+    assert line.get_linestyle() == "--"
+    np.testing.assert_allclose(line.get_ydata(), [3.5, 3.5])
+    assert line.get_label() == "budget"
+
+
+def test_ledger_without_budget_has_no_line():
+    figure = plot_ledger([(0.5, {"a": 10})])
+    assert len(figure.axes[0].lines) == 0
+
+
+@pytest.mark.parametrize(
+    ("snapshots", "error", "match"),
+    [
+        ([], ValueError, "snapshots must be a non-empty sequence"),
+        ("abc", ValueError, "snapshots must be a non-empty sequence"),
+        ([(0, {}), (1, {})], ValueError, "at least one account"),
+        ([(1, {"a": 1}), (0, {"a": 1})], ValueError, "non-decreasing"),
+        ([(0, {"a": -1})], ValueError, "non-negative"),
+        ([(0, {"a": 1}, 3)], TypeError, r"snapshots\[0\] must be a \(step, ledger\) pair"),
+        ([(None, {"a": 1})], TypeError, "step must be a finite number"),
+        ([(0, [("a", 1)])], TypeError, "ledger must be a mapping"),
+    ],
+)
+def test_ledger_rejects_bad_snapshots(snapshots, error, match):
+    with pytest.raises(error, match=match):
+        plot_ledger(snapshots)
+
+
+def test_ledger_rejects_bad_budget():
+    with pytest.raises(ValueError, match="budget must be a non-negative"):
+        plot_ledger([(0, {"a": 1})], budget=-1)
+
+
+ledgers = st.dictionaries(
+    st.sampled_from(["model", "exemplars", "masks", "pool"]),
+    st.integers(0, 10**8),
+    max_size=4,
+)
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.lists(ledgers, min_size=1, max_size=6).filter(lambda ls: any(ls)))
+def test_ledger_top_edge_property(ledger_list):
+    snapshots = list(enumerate(ledger_list))
+    figure = plot_ledger(snapshots)
+    layers = [c for c in figure.axes[0].collections if isinstance(c, PolyCollection)]
+    totals = [sum(ledger.values()) / 1e6 for ledger in ledger_list]
+    np.testing.assert_allclose(top_edge(layers[-1], range(len(ledger_list))), totals)
