@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 __all__ = ["plot_accuracy_vs_memory", "plot_ledger"]
 
@@ -171,6 +172,7 @@ def plot_ledger(
     if budget is not None:
         ax.axhline(budget / _BYTES_PER_MB, color="black", linestyle="--", label="budget")
     ax.set_xlabel("step")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("memory (MB)")
     ax.legend(loc="best")
     _save(figure, path)
