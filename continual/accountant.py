@@ -94,7 +94,14 @@ class Ledger:
 
 @dataclass(frozen=True)
 class Snapshot:
-    """The ledger recorded at one step (see :meth:`MemoryAccountant.snapshot`)."""
+    """The ledger recorded at one step (see :meth:`MemoryAccountant.snapshot`).
+
+    Examples
+    --------
+    >>> from continual.accountant import Ledger, Snapshot
+    >>> Snapshot(3, Ledger({"model": 40})).ledger.total
+    40
+    """
 
     step: int | float
     ledger: Ledger

@@ -55,6 +55,27 @@ class ContinualClassifier(ClassifierMixin, BaseEstimator):
         The training loop, with ``model`` and ``plugins``.
     n_experiences_ : int
         Experiences learned so far.
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from continual import Plugin
+    >>> from continual.estimator import ContinualClassifier
+    >>> class LinearClassifier(ContinualClassifier):
+    ...     def __init__(self, budget=None, *, optimizer="sgd", lr=0.1, epochs=5, batch_size=16,
+    ...                  input_scale=1.0, random_state=None, verbose=0):
+    ...         self.budget, self.optimizer, self.lr, self.epochs = budget, optimizer, lr, epochs
+    ...         self.batch_size, self.input_scale = batch_size, input_scale
+    ...         self.random_state, self.verbose = random_state, verbose
+    ...     def _make_model(self, n_features, n_classes):
+    ...         return torch.nn.Linear(n_features, n_classes)
+    ...     def _make_plugins(self, seed):
+    ...         return []
+    >>> X = np.array([[0.0, 1.0], [1.0, 0.0]] * 20)
+    >>> y = np.array([0, 1] * 20)
+    >>> clf = LinearClassifier(budget="1 KB", random_state=0).partial_fit(X, y, classes=[0, 1])
+    >>> clf.predict([[0.0, 1.0], [1.0, 0.0]]), clf.accountant_.total()
+    (array([0, 1]), 48)
     """
 
     def _make_model(self, n_features: int, n_classes: int) -> nn.Module:

@@ -189,7 +189,7 @@ class ExemplarStore:
         self._n_seen += len(new_y)
         return self
 
-    def shrink(self, capacity_bytes: int, feature_fn: FeatureFn | None = None) -> ExemplarStore:
+    def shrink(self, capacity_bytes: int) -> ExemplarStore:
         """Drop samples until the store fits in ``capacity_bytes``.
 
         ``"class_balanced"`` and ``"herding"`` recompute the quotas and keep a prefix of each
@@ -199,10 +199,8 @@ class ExemplarStore:
         Parameters
         ----------
         capacity_bytes
-            Bytes the store may hold after the call, a non-negative int.
-        feature_fn
-            Accepted so that callers can pass the arguments they pass to :meth:`update`;
-            no policy needs features to shrink (herding keeps its prefix).
+            Bytes the store may hold after the call, a non-negative int. No policy needs
+            features to shrink: herding keeps a prefix of each class.
 
         Returns
         -------
@@ -228,7 +226,7 @@ class ExemplarStore:
             return self
         pool_y = _labels_numpy(self._y)
         empty = self._x[:0]
-        order = self._select(policy, self._x, empty, pool_y, capacity, feature_fn)
+        order = self._select(policy, self._x, empty, pool_y, capacity, feature_fn=None)
         self._x = _gather(self._x, empty, order)
         self._y = _labels_tensor(pool_y[order], self._x.device)
         return self

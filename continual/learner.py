@@ -152,7 +152,7 @@ class Learner:
     def train_experience(self, experience: Any) -> None:
         """Train on one experience, call the hooks and check the budget."""
         self.experience = experience
-        x, y = (torch.as_tensor(np.asarray(part)) for part in experience.train)
+        x, y = (_as_tensor(part) for part in experience.train)
         if len(x) == 0:
             raise ValueError(f"experience {experience.index} has no training samples")
         self._call("before_experience")
@@ -193,7 +193,7 @@ class Learner:
     @torch.no_grad()
     def predict_logits(self, x: Any) -> torch.Tensor:
         """Logits for ``x`` in evaluation mode, computed in batches."""
-        x = torch.as_tensor(np.asarray(x))
+        x = _as_tensor(x)
         self._call("before_eval")
         self.model.eval()
         chunks = [self.model(self.prepare(part)) for part in x.split(max(self.batch_size, 256))]
@@ -204,13 +204,13 @@ class Learner:
     def features(self, x: Any) -> torch.Tensor:
         """Penultimate features from ``model.features`` (used by herding)."""
         self.model.eval()
-        x = torch.as_tensor(np.asarray(x))
+        x = _as_tensor(x)
         return torch.cat([self.model.features(self.prepare(p)) for p in x.split(256)])
 
     def accuracy(self, x: Any, y: Any) -> float:
         """Fraction of samples of ``(x, y)`` whose arg-max logit is the label."""
         predictions = self.predict_logits(x).argmax(dim=1)
-        return float((predictions == torch.as_tensor(np.asarray(y))).float().mean())
+        return float((predictions == _as_tensor(y)).float().mean())
 
     # --------------------------------------------------------------- internals
     def _call(self, hook: str) -> None:
@@ -237,6 +237,13 @@ class Learner:
         for name, obj in items:
             self.accountant.track(name, obj)
         self._accounts = [(name, id(obj)) for name, obj in items]
+
+
+def _as_tensor(data: Any) -> torch.Tensor:
+    """A tensor view of arrays and tensors (read-only numpy arrays are copied, not written)."""
+    if isinstance(data, torch.Tensor):
+        return data
+    return torch.from_numpy(np.require(np.asarray(data), requirements="W"))
 
 
 def _plugin_items(plugins: Iterable[Plugin]) -> list[tuple[str, Any]]:

@@ -8,6 +8,7 @@ and ``ledger_<strategy>_<budget>.png``, and TensorBoard logs under ``tb/``.
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from pathlib import Path
@@ -23,6 +24,7 @@ from continual.accountant import MemoryAccountant
 from continual.budget import parse_budget
 from continual.figures import plot_accuracy_vs_memory, plot_ledger
 from continual.learner import Learner
+from continual.progress import progress
 from continual.tensorboard import TensorBoardLogger
 
 __all__ = ["format_table", "main", "run_experiment"]
@@ -39,10 +41,11 @@ def run_experiment(cfg: DictConfig, out_dir: str | Path) -> dict[str, Any]:
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
     stream = instantiate(cfg.experiment.stream)
-    runs = []
-    for budget in _budgets(cfg):
-        for strategy in cfg.experiment.strategies:
-            runs.append(_run_one(cfg, stream, strategy, budget, out_dir))
+    grid = list(itertools.product(_budgets(cfg), cfg.experiment.strategies))
+    runs = [
+        _run_one(cfg, stream, strategy, budget, out_dir)
+        for budget, strategy in progress(grid, verbose=cfg.verbose, desc="runs")
+    ]
     results = {
         "experiment": cfg.experiment.name,
         "seed": cfg.seed,
@@ -71,7 +74,6 @@ def _run_one(
         plugins=[plugin],
         accountant=accountant,
         seed=cfg.seed,
-        verbose=cfg.verbose,
         **cfg.experiment.learner,
     )
     start = time.perf_counter()

@@ -55,8 +55,8 @@ class FinetuneClassifier(ContinualClassifier):
     >>> X, y = load_digits(return_X_y=True)
     >>> clf = FinetuneClassifier(budget="150 KB", input_scale=1 / 16, random_state=0)
     >>> clf = clf.partial_fit(X[:900], y[:900], classes=range(10))
-    >>> round(clf.score(X[900:], y[900:]), 2)
-    0.93
+    >>> clf.score(X[900:], y[900:]) > 0.9
+    True
     >>> clf.accountant_.ledger().accounts
     {'model': 38440, 'optimizer': 76896}
     """

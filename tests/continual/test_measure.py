@@ -12,6 +12,13 @@ from hypothesis import strategies as st
 
 from continual import nbytes
 
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:Sparse .* support is in beta state:UserWarning"),
+    pytest.mark.filterwarnings(
+        "ignore:Sparse invariant checks are implicitly disabled:UserWarning"
+    ),
+]
+
 DTYPES = [torch.float32, torch.float64, torch.int64, torch.uint8, torch.float16, torch.int32]
 ITEMSIZE = {
     torch.float32: 4,
