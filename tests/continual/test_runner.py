@@ -70,7 +70,8 @@ def test_every_run_fits_its_budget_and_replay_uses_the_headroom(small_run):
 
 def test_table_lists_accuracy_forgetting_and_accounts(small_run):
     results, _ = small_run
-    lines = format_table(results).splitlines()
+    lines = results["table"].splitlines()
+    assert lines == format_table(results["runs"]).splitlines()
     assert lines[0].split()[:2] == ["strategy", "budget"]
     assert "replay/exemplars" in lines[0] and "forgetting" in lines[0]
     assert len(lines) == 5
