@@ -9,6 +9,7 @@ where a river drift detector fires (:func:`segment_by_drift`). It knows no model
 """
 
 from streams.adapters import from_arrays, from_pandas, from_river
+from streams.avalanche import from_avalanche, to_avalanche
 from streams.class_incremental import class_incremental
 from streams.digits import split_digits
 from streams.drift import detect_drifts, segment_by_drift
@@ -20,8 +21,10 @@ __all__ = [
     "class_incremental",
     "detect_drifts",
     "from_arrays",
+    "from_avalanche",
     "from_pandas",
     "from_river",
     "segment_by_drift",
     "split_digits",
+    "to_avalanche",
 ]

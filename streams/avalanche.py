@@ -1,0 +1,111 @@
+"""Streams both ways with Avalanche benchmarks (needs the ``avalanche`` extra).
+
+Avalanche is imported inside the functions, so ``streams`` imports without it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from streams.experience import Experience, Stream
+
+__all__ = ["from_avalanche", "to_avalanche"]
+
+
+def to_avalanche(stream: Stream) -> Any:
+    """Turn a class-incremental :class:`Stream` into an Avalanche benchmark.
+
+    Every experience must carry ``(X, y)`` train and test payloads and its
+    ``classes`` in metadata (as :func:`~streams.class_incremental` streams do).
+    The benchmark is built by Avalanche's ``nc_benchmark`` with the stream's
+    class order, so experience ``i`` holds the same samples. That generator is
+    marked deprecated in Avalanche 0.6, but its experiences carry the
+    ``benchmark`` (class order, classes per experience) that Avalanche's own
+    iCaRL reads, which ``class_incremental_benchmark`` experiences lack.
+
+    Examples
+    --------
+    >>> from streams import split_digits, to_avalanche
+    >>> benchmark = to_avalanche(split_digits(n_experiences=5, seed=0))
+    >>> len(benchmark.train_stream), sorted(benchmark.train_stream[0].classes_in_this_experience)
+    (5, [4, 6])
+    """
+    from avalanche.benchmarks.scenarios.deprecated.generators import nc_benchmark
+
+    classes = stream.classes
+    if classes is None or any(c is None for c in classes):
+        raise ValueError(
+            f"stream must be class-incremental (metadata 'classes' on every experience), "
+            f"got {stream!r} without it"
+        )
+    if any(experience.test is None for experience in stream):
+        raise ValueError("stream must have a test payload on every experience, got None")
+    return nc_benchmark(
+        _joined_dataset(stream, "train"),
+        _joined_dataset(stream, "test"),
+        n_experiences=len(stream),
+        task_labels=False,
+        shuffle=False,
+        fixed_class_order=[int(c) for group in classes for c in group],
+        per_exp_classes={i: len(group) for i, group in enumerate(classes)},
+    )
+
+
+def _joined_dataset(stream: Stream, part: str) -> Any:
+    """All samples of one payload as a single-task Avalanche classification dataset."""
+    import torch
+    from avalanche.benchmarks.utils import ConstantSequence, DataAttribute, TaskLabels
+    from avalanche.benchmarks.utils.classification_dataset import (
+        TaskAwareClassificationDataset,
+    )
+    from torch.utils.data import TensorDataset
+
+    x = torch.cat([torch.as_tensor(np.asarray(getattr(e, part)[0])) for e in stream])
+    y = torch.cat([torch.as_tensor(np.asarray(getattr(e, part)[1])) for e in stream]).long()
+    attributes = [DataAttribute(y.tolist(), "targets"), TaskLabels(ConstantSequence(0, len(y)))]
+    return TaskAwareClassificationDataset([TensorDataset(x, y)], data_attributes=attributes)
+
+
+def from_avalanche(benchmark: Any, *, name: str | None = None) -> Stream:
+    """Turn an Avalanche benchmark's train and test streams into a :class:`Stream`.
+
+    Experience ``i`` receives the samples of the benchmark's ``train_stream[i]``
+    and ``test_stream[i]`` as numpy arrays in the dtype the dataset returns
+    (uint8 images stay uint8), and its ``classes_in_this_experience`` as
+    ``metadata["classes"]``.
+
+    Examples
+    --------
+    >>> from streams import from_avalanche, split_digits, to_avalanche
+    >>> stream = from_avalanche(to_avalanche(split_digits(seed=0)), name="digits")
+    >>> stream[0].classes, stream[0].train[0].dtype, len(stream)
+    ((4, 6), dtype('uint8'), 5)
+    """
+    train, test = benchmark.train_stream, benchmark.test_stream
+    if len(train) != len(test):
+        raise ValueError(
+            f"benchmark must have as many test as train experiences, got {len(train)} train "
+            f"and {len(test)} test"
+        )
+    experiences = [
+        Experience(
+            index=i,
+            train=_arrays(train_exp.dataset),
+            test=_arrays(test_exp.dataset),
+            metadata={"classes": tuple(sorted(train_exp.classes_in_this_experience))},
+        )
+        for i, (train_exp, test_exp) in enumerate(zip(train, test))
+    ]
+    return Stream(experiences, name=name or type(benchmark).__name__)
+
+
+def _arrays(dataset: Any) -> tuple[np.ndarray, np.ndarray]:
+    from torch.utils.data import DataLoader
+
+    xs, ys = [], []
+    for batch in DataLoader(dataset, batch_size=1024, shuffle=False):
+        xs.append(batch[0].numpy())
+        ys.append(batch[1].numpy())
+    return np.concatenate(xs), np.concatenate(ys)
