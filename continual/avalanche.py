@@ -29,7 +29,6 @@ What is charged, per plugin (account names in brackets):
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -42,6 +41,7 @@ from avalanche.training.supervised.icarl import _ICaRLPlugin
 from avalanche.training.utils import ParamData
 
 from continual.accountant import BudgetExceededError, Ledger, MemoryAccountant
+from continual.measure import Live, Reservation
 
 __all__ = ["CopiedSamples", "LedgerMetric", "MemoryBudgetPlugin"]
 
@@ -96,16 +96,6 @@ def _copied_nbytes(value: Any) -> int:
     return tensor.numel() * tensor.element_size()
 
 
-class _Live:
-    """Measures whatever ``getter()`` returns now (ParamData becomes its tensor)."""
-
-    def __init__(self, getter: Callable[[], Any]) -> None:
-        self.getter = getter
-
-    def memory_items(self) -> dict[str, Any]:
-        return {"value": _unwrap(self.getter())}
-
-
 def _unwrap(obj: Any) -> Any:
     if isinstance(obj, ParamData):
         return obj.data
@@ -128,7 +118,7 @@ class _ICaRLMemory:
             "x": list(plugin.x_memory),
             "order": list(plugin.order),
             "class_means": _unwrap(plugin.class_means),
-            "labels": bytes(8 * sum(len(labels) for labels in plugin.y_memory)),
+            "labels": Reservation(8 * sum(len(labels) for labels in plugin.y_memory)),
         }
 
 
@@ -138,16 +128,16 @@ def _plugin_items(plugin: Any) -> list[tuple[str, Any]]:
         return [(f"{_plugin_name(plugin)}/buffer", CopiedSamples(plugin.storage_policy))]
     if isinstance(plugin, EWCPlugin):
         return [
-            ("ewc/importances", _Live(lambda: plugin.importances)),
-            ("ewc/anchors", _Live(lambda: plugin.saved_params)),
+            ("ewc/importances", Live(lambda: _unwrap(plugin.importances))),
+            ("ewc/anchors", Live(lambda: _unwrap(plugin.saved_params))),
         ]
     if isinstance(plugin, SynapticIntelligencePlugin):
         return [
-            ("si/ewc_data", _Live(lambda: plugin.ewc_data)),
-            ("si/syn_data", _Live(lambda: plugin.syn_data)),
+            ("si/ewc_data", Live(lambda: _unwrap(plugin.ewc_data))),
+            ("si/syn_data", Live(lambda: _unwrap(plugin.syn_data))),
         ]
     if isinstance(plugin, LwFPlugin):
-        return [("lwf/previous_model", _Live(lambda: plugin.lwf.prev_model))]
+        return [("lwf/previous_model", Live(lambda: plugin.lwf.prev_model))]
     if isinstance(plugin, _ICaRLPlugin):
         return [("icarl/exemplars", _ICaRLMemory(plugin))]
     return []

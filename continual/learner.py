@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import functools
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -11,6 +12,7 @@ from torch import nn
 
 from continual.accountant import MemoryAccountant
 from continual.evaluation import ScoreMatrix
+from continual.measure import Live, Reservation, nbytes
 from continual.plugin import Plugin
 from continual.progress import progress
 
@@ -131,7 +133,7 @@ class Learner:
         self.loss: torch.Tensor | None = None
         self.scores: ScoreMatrix | None = None
         self.n_trained = 0
-        self._accounts: list[tuple[str, int]] = []
+        self._accounts: list[str] = []
         self._sync_accounts()
 
     # ------------------------------------------------------------------ training
@@ -158,7 +160,7 @@ class Learner:
         self._call("before_experience")
         self.optimizer = self._make_optimizer()
         self._sync_accounts()
-        self.accountant.check(context=f"before experience {experience.index}")
+        self._check_before(experience.index)
         self.model.train()
         generator = torch.Generator().manual_seed(self.seed * 100_003 + self.n_trained)
         try:
@@ -224,19 +226,56 @@ class Learner:
             kwargs["momentum"] = self.momentum
         return _OPTIMIZERS[self.optimizer_name](params, **kwargs)
 
+    def optimizer_state_nbytes(self) -> int:
+        """Bytes of state the optimizer holds once it has stepped on the trainable parameters.
+
+        SGD with momentum keeps one buffer per parameter; Adam keeps two plus a
+        float32 step counter per parameter tensor; plain SGD keeps nothing.
+        """
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        size = sum(p.numel() * p.element_size() for p in params)
+        if self.optimizer_name == "adam":
+            return 2 * size + 4 * len(params)
+        return size if self.momentum else 0
+
+    def _optimizer_items(self) -> list[Any]:
+        """The optimizer's state, plus a reservation for state it will create when it steps.
+
+        A fresh optimizer holds nothing until its first step, so the budget is
+        checked against what training will allocate, not against an empty state.
+        """
+        held = nbytes(self.optimizer) if self.optimizer is not None else 0
+        return [self.optimizer, Reservation(max(0, self.optimizer_state_nbytes() - held))]
+
+    def _check_before(self, index: int) -> None:
+        ledger = self.accountant.ledger()
+        needed = ledger.accounts["model"] + ledger.accounts["optimizer"]
+        ledger.check(
+            context=f"before experience {index}: the model and its optimizer state need "
+            f"{needed:,} bytes"
+        )
+
     def _sync_accounts(self) -> None:
-        """Register model, optimizer and plugin items in a fixed order, if they changed."""
-        items: list[tuple[str, Any]] = [("model", self.model)]
-        if self.optimizer is not None:
-            items.append(("optimizer", self.optimizer))
-        items += _plugin_items(self.plugins)
-        if [(name, id(obj)) for name, obj in items] == self._accounts:
+        """Register model, optimizer and plugin items, if the set of accounts changed.
+
+        Every account is a :class:`~continual.measure.Live` view, so a plugin
+        that replaces its model or one of its items is charged for the new
+        object at once.
+        """
+        names = ["model", "optimizer"] + [
+            f"{plugin.name}/{key}" for plugin in self.plugins for key in plugin.memory_items()
+        ]
+        if names == self._accounts:
             return
-        for name, _ in self._accounts:
+        for name in self._accounts:
             self.accountant.untrack(name)
-        for name, obj in items:
-            self.accountant.track(name, obj)
-        self._accounts = [(name, id(obj)) for name, obj in items]
+        self.accountant.track("model", Live(functools.partial(getattr, self, "model")))
+        self.accountant.track("optimizer", Live(self._optimizer_items))
+        for plugin in self.plugins:
+            for key in plugin.memory_items():
+                getter = functools.partial(_plugin_item, plugin, key)
+                self.accountant.track(f"{plugin.name}/{key}", Live(getter))
+        self._accounts = names
 
 
 def _as_tensor(data: Any) -> torch.Tensor:
@@ -246,9 +285,5 @@ def _as_tensor(data: Any) -> torch.Tensor:
     return torch.from_numpy(np.require(np.asarray(data), requirements="W"))
 
 
-def _plugin_items(plugins: Iterable[Plugin]) -> list[tuple[str, Any]]:
-    return [
-        (f"{plugin.name}/{key}", obj)
-        for plugin in plugins
-        for key, obj in plugin.memory_items().items()
-    ]
+def _plugin_item(plugin: Plugin, key: str) -> Any:
+    return plugin.memory_items().get(key)

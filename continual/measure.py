@@ -10,14 +10,14 @@ deduplicate across accounts.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 
-__all__ = ["Blocks", "collect_blocks", "nbytes"]
+__all__ = ["Blocks", "Live", "Reservation", "collect_blocks", "nbytes"]
 
 _SCALARS = (int, float, complex, bool, type(None), np.generic)
 _COMPRESSED_INDICES = {
@@ -40,6 +40,8 @@ class Blocks:
 
     ranges: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
     opaque: dict[Any, int] = field(default_factory=dict)
+    # Objects behind opaque keys, kept alive so that their ids are not reused by new objects.
+    owners: list[Any] = field(default_factory=list, repr=False)
 
     def add_range(self, device: str, start: int, size: int) -> None:
         if size > 0:
@@ -50,6 +52,12 @@ class Blocks:
         for device, ranges in other.ranges.items():
             self.ranges.setdefault(device, []).extend(ranges)
         self.opaque.update(other.opaque)
+        self.owners.extend(other.owners)
+
+    def add_opaque(self, kind: str, obj: Any, size: int) -> None:
+        """Charge ``size`` bytes for ``obj``, once however often it is met."""
+        self.opaque[(kind, id(obj))] = size
+        self.owners.append(obj)
 
     def merge(self) -> Blocks:
         """Merge overlapping ranges in place and return ``self``."""
@@ -142,7 +150,7 @@ def _collect(obj: Any, blocks: Blocks, seen: dict[int, Any]) -> None:
     if hasattr(obj, "memory_items") and not isinstance(obj, type):
         _collect_items(obj.memory_items(), blocks, seen)
     elif hasattr(obj, "__nbytes__") and not isinstance(obj, type):
-        blocks.opaque[("object", id(obj))] = _checked_size(obj)
+        blocks.add_opaque("object", obj, _checked_size(obj))
     elif isinstance(obj, torch.Tensor):
         _collect_tensor(obj, blocks, seen)
     elif isinstance(obj, np.ndarray):
@@ -153,11 +161,11 @@ def _collect(obj: Any, blocks: Blocks, seen: dict[int, Any]) -> None:
     elif isinstance(obj, torch.optim.Optimizer):
         _collect_items(obj.state.values(), blocks, seen)
     elif isinstance(obj, (bytes, bytearray)):
-        blocks.opaque[("bytes", id(obj))] = len(obj)
+        blocks.add_opaque("bytes", obj, len(obj))
     elif isinstance(obj, memoryview):
-        blocks.opaque[("bytes", id(obj))] = obj.nbytes
+        blocks.add_opaque("bytes", obj, obj.nbytes)
     elif isinstance(obj, str):
-        blocks.opaque[("str", id(obj))] = len(obj.encode("utf-8"))
+        blocks.add_opaque("str", obj, len(obj.encode("utf-8")))
     elif isinstance(obj, Mapping):
         _collect_items(obj.values(), blocks, seen)
     elif isinstance(obj, (list, tuple, set, frozenset)):
@@ -206,9 +214,8 @@ def _collect_storage(tensor: torch.Tensor, blocks: Blocks) -> None:
     storage = tensor.untyped_storage()
     if tensor.device.type == "meta":
         # Meta tensors have no addresses; each storage object is its own block.
-        blocks.opaque[("meta", id(tensor._base if tensor._base is not None else tensor))] = (
-            storage.nbytes()
-        )
+        owner = tensor._base if tensor._base is not None else tensor
+        blocks.add_opaque("meta", owner, storage.nbytes())
         return
     blocks.add_range(str(tensor.device), storage.data_ptr(), storage.nbytes())
 
@@ -221,7 +228,7 @@ def _collect_qparams(tensor: torch.Tensor, blocks: Blocks, seen: dict[int, Any])
         size += zero_points.numel() * zero_points.element_size()
     else:
         size = 16  # one float64 scale and one int64 zero point
-    blocks.opaque[("qparams", id(tensor))] = size
+    blocks.add_opaque("qparams", tensor, size)
 
 
 def _collect_array(array: np.ndarray, blocks: Blocks) -> None:
@@ -251,3 +258,49 @@ def _merge_ranges(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
         else:
             merged.append((start, stop))
     return merged
+
+
+class Live:
+    """Measure whatever ``getter()`` returns at measuring time.
+
+    Track a ``Live`` view when the object behind an account may be replaced
+    (a model swapped for a grown one, a teacher copy renewed): the accountant
+    then always charges the current object.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from continual import nbytes
+    >>> from continual.measure import Live
+    >>> box = {"model": torch.nn.Linear(2, 2)}
+    >>> view = Live(lambda: box["model"])
+    >>> nbytes(view)
+    24
+    >>> box["model"] = torch.nn.Linear(4, 4)
+    >>> nbytes(view)
+    80
+    """
+
+    def __init__(self, getter: Callable[[], Any]) -> None:
+        self.getter = getter
+
+    def memory_items(self) -> dict[str, Any]:
+        return {"value": self.getter()}
+
+
+class Reservation:
+    """Bytes reserved for something that does not exist yet (an optimizer's future state).
+
+    Examples
+    --------
+    >>> from continual import nbytes
+    >>> from continual.measure import Reservation
+    >>> nbytes([Reservation(100), Reservation(20)])
+    120
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def __nbytes__(self) -> int:
+        return self.size

@@ -64,7 +64,13 @@ class Plugin:
         return type(self).__name__.lower()
 
     def memory_items(self) -> dict[str, Any]:
-        """Named objects this plugin stores (charged to the budget)."""
+        """Named objects this plugin stores (charged to the budget).
+
+        Return the same keys every time, with None for an item that does not
+        exist yet: each key is an account measured live, so an object replaced
+        under a key is charged at once, while a new key is registered only
+        after the current hook.
+        """
         return {}
 
     def before_experience(self, learner: Learner) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-__all__ = ["MLP", "DigitsConvNet", "make_backbone"]
+__all__ = ["MLP", "DigitsConvNet", "make_backbone", "split_backbone"]
 
 
 class MLP(nn.Module):
@@ -105,6 +105,58 @@ def _conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
         nn.BatchNorm2d(out_channels),
         nn.ReLU(),
     )
+
+
+def split_backbone(model: nn.Module) -> tuple[nn.Module, nn.Module, int]:
+    """Split a backbone into MEMO's generalized and specialized parts, dropping its head.
+
+    Returns ``(generalized, specialized, feature_dim)`` with
+    ``model.features(x) == specialized(generalized(x))``; the parts share the model's modules
+    (no copy). Known backbones:
+
+    - :class:`DigitsConvNet`: generalized = blocks 1-2 and the max-pool, specialized = block 3
+      and the pool (``4 * width`` features);
+    - :class:`MLP`: generalized = every hidden layer but the last, specialized = the last;
+    - anything with ``generalized``, ``specialized`` and ``feature_dim`` attributes (the ResNets
+      of :mod:`strategies.resnet`).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from strategies.backbones import DigitsConvNet, split_backbone
+    >>> model = DigitsConvNet(10, width=4).eval()
+    >>> generalized, specialized, dim = split_backbone(model)
+    >>> x = torch.randn(3, 1, 8, 8)
+    >>> dim, torch.equal(specialized(generalized(x)), model.features(x))
+    (16, True)
+    """
+    if isinstance(model, DigitsConvNet):
+        body = model.body
+        return _Reshape8x8(body[:3]), body[3:], body[3][0].out_channels
+    if isinstance(model, MLP):
+        layers = list(model.body)
+        linears = [i for i, layer in enumerate(layers) if isinstance(layer, nn.Linear)]
+        if not linears:
+            raise ValueError("an MLP without hidden layers cannot be split: pass hidden_sizes")
+        cut = linears[-1]
+        return nn.Sequential(*layers[:cut]), nn.Sequential(*layers[cut:]), model.head.in_features
+    if all(hasattr(model, name) for name in ("generalized", "specialized", "feature_dim")):
+        return model.generalized, model.specialized, int(model.feature_dim)
+    raise TypeError(
+        f"model must be a DigitsConvNet, an MLP or a split ResNet (with generalized, "
+        f"specialized and feature_dim), got {type(model).__name__}"
+    )
+
+
+class _Reshape8x8(nn.Module):
+    """Reshape flat 64-value inputs to 1x8x8 images before ``inner``."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.inner(x.reshape(-1, 1, 8, 8))
 
 
 def make_backbone(

@@ -13,10 +13,14 @@ from streams.avalanche import from_avalanche, to_avalanche
 from streams.class_incremental import class_incremental
 from streams.digits import split_digits
 from streams.drift import detect_drifts, segment_by_drift
+from streams.episodes import Observation, RecallDifficulty, RecallEpisode, recall_stream
 from streams.experience import Experience, Stream
 
 __all__ = [
     "Experience",
+    "Observation",
+    "RecallDifficulty",
+    "RecallEpisode",
     "Stream",
     "class_incremental",
     "detect_drifts",
@@ -24,6 +28,7 @@ __all__ = [
     "from_avalanche",
     "from_pandas",
     "from_river",
+    "recall_stream",
     "segment_by_drift",
     "split_digits",
     "to_avalanche",
