@@ -22,15 +22,19 @@ What is charged, per plugin (account names in brackets):
 - ``SynapticIntelligencePlugin`` [``si/ewc_data``, ``si/syn_data``]: anchors,
   importances and path-integral tensors.
 - ``LwFPlugin`` [``lwf/previous_model``]: the frozen copy of the previous model.
+- plugins of this library (:class:`~strategies.memo_avalanche.MEMOPlugin`) [``<name>/<item>``]:
+  their ``memory_items()``, measured live; an ``ExemplarStore`` among them is shrunk on excess.
 - iCaRL's plugin [``icarl/exemplars``]: the exemplar tensors, their herding order, the
   class means, and the labels at 8 bytes each (int64; Avalanche keeps them as Python ints).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
+import numpy as np
 import torch
 from avalanche.core import SupervisedPlugin
 from avalanche.evaluation.metric_definitions import PluginMetric
@@ -39,11 +43,13 @@ from avalanche.training.plugins import EWCPlugin, LwFPlugin, SynapticIntelligenc
 from avalanche.training.storage_policy import ExemplarsBuffer
 from avalanche.training.supervised.icarl import _ICaRLPlugin
 from avalanche.training.utils import ParamData
+from torch.utils.data import DataLoader
 
 from continual.accountant import BudgetExceededError, Ledger, MemoryAccountant
-from continual.measure import Live, Reservation
+from continual.exemplars import ExemplarStore
+from continual.measure import Live, Reservation, nbytes
 
-__all__ = ["CopiedSamples", "LedgerMetric", "MemoryBudgetPlugin"]
+__all__ = ["CopiedSamples", "LedgerMetric", "MemoryBudgetPlugin", "dataset_arrays"]
 
 _ON_EXCEED = ("shrink_buffer", "raise")
 
@@ -124,6 +130,11 @@ class _ICaRLMemory:
 
 def _plugin_items(plugin: Any) -> list[tuple[str, Any]]:
     """The named stores of one Avalanche plugin (empty for plugins that store nothing)."""
+    if callable(getattr(plugin, "memory_items", None)):  # this library's plugin protocol
+        return [
+            (f"{plugin.name}/{key}", Live(functools.partial(_item, plugin, key)))
+            for key in plugin.memory_items()
+        ]
     if isinstance(getattr(plugin, "storage_policy", None), ExemplarsBuffer):
         return [(f"{_plugin_name(plugin)}/buffer", CopiedSamples(plugin.storage_policy))]
     if isinstance(plugin, EWCPlugin):
@@ -141,6 +152,10 @@ def _plugin_items(plugin: Any) -> list[tuple[str, Any]]:
     if isinstance(plugin, _ICaRLPlugin):
         return [("icarl/exemplars", _ICaRLMemory(plugin))]
     return []
+
+
+def _item(plugin: Any, key: str) -> Any:
+    return plugin.memory_items().get(key)
 
 
 def _plugin_name(plugin: Any) -> str:
@@ -262,7 +277,10 @@ class MemoryBudgetPlugin(SupervisedPlugin):
 
 def _shrink(plugin: Any, strategy: Any, headroom: int | float) -> None:
     """Resize one plugin's store so that it gives back ``-headroom`` bytes, if it has one."""
-    if isinstance(getattr(plugin, "storage_policy", None), ExemplarsBuffer):
+    store = getattr(plugin, "store", None)
+    if isinstance(store, ExemplarStore):
+        store.shrink(max(0, int(nbytes(store) + headroom)))
+    elif isinstance(getattr(plugin, "storage_policy", None), ExemplarsBuffer):
         samples = CopiedSamples(plugin.storage_policy)
         if len(samples):
             size = _fitting_count(samples.__nbytes__(), headroom, samples.sample_nbytes())
@@ -358,3 +376,22 @@ class LedgerMetric(PluginMetric[dict]):
 
     def __str__(self) -> str:
         return "Memory"
+
+
+def dataset_arrays(dataset: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Inputs (in the dtype the dataset returns) and labels of a dataset, in order.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch.utils.data import TensorDataset
+    >>> from continual.avalanche import dataset_arrays
+    >>> x, y = dataset_arrays(TensorDataset(torch.zeros(3, 2, dtype=torch.uint8), torch.arange(3)))
+    >>> x.dtype, y.tolist()
+    (dtype('uint8'), [0, 1, 2])
+    """
+    xs, ys = [], []
+    for batch in DataLoader(dataset, batch_size=1024, shuffle=False):
+        xs.append(batch[0].numpy())
+        ys.append(batch[1].numpy())
+    return np.concatenate(xs), np.concatenate(ys)

@@ -37,6 +37,7 @@ __all__ = [
     "UnifiedHead",
     "fit_store_to_budget",
     "replay_as_union",
+    "union_replay_size",
 ]
 
 
@@ -281,6 +282,18 @@ def _reset_parameters(module: nn.Module) -> None:
             child.reset_parameters()
 
 
+def union_replay_size(batch_size: int, n_stored: int, n_new: int) -> int:
+    """Stored samples per batch so that an epoch shows each about once (training on the union).
+
+    Examples
+    --------
+    >>> from strategies.expandable import union_replay_size
+    >>> union_replay_size(32, n_stored=100, n_new=400)
+    8
+    """
+    return max(1, min(n_stored, round(batch_size * n_stored / max(1, n_new))))
+
+
 def replay_as_union(
     learner: Learner, store: ExemplarStore, generator: torch.Generator, n: int | None = None
 ) -> None:
@@ -309,9 +322,8 @@ def replay_as_union(
         return
     x, y = learner.batch
     if n is None:
-        n = round(learner.batch_size * len(store) / max(1, len(learner.experience.train[1])))
-    n = min(max(n, 1), len(store))
-    old_x, old_y = store.sample(n, generator)
+        n = union_replay_size(learner.batch_size, len(store), len(learner.experience.train[1]))
+    old_x, old_y = store.sample(min(max(n, 1), len(store)), generator)
     learner.batch = (torch.cat([x, old_x.to(x.dtype)]), torch.cat([y, old_y.to(y.dtype)]))
 
 

@@ -83,6 +83,8 @@ def from_avalanche(benchmark: Any, *, name: str | None = None) -> Stream:
     >>> stream[0].classes, stream[0].train[0].dtype, len(stream)
     ((4, 6), dtype('uint8'), 5)
     """
+    from continual.avalanche import dataset_arrays
+
     train, test = benchmark.train_stream, benchmark.test_stream
     if len(train) != len(test):
         raise ValueError(
@@ -92,20 +94,10 @@ def from_avalanche(benchmark: Any, *, name: str | None = None) -> Stream:
     experiences = [
         Experience(
             index=i,
-            train=_arrays(train_exp.dataset),
-            test=_arrays(test_exp.dataset),
+            train=dataset_arrays(train_exp.dataset),
+            test=dataset_arrays(test_exp.dataset),
             metadata={"classes": tuple(sorted(train_exp.classes_in_this_experience))},
         )
         for i, (train_exp, test_exp) in enumerate(zip(train, test))
     ]
     return Stream(experiences, name=name or type(benchmark).__name__)
-
-
-def _arrays(dataset: Any) -> tuple[np.ndarray, np.ndarray]:
-    from torch.utils.data import DataLoader
-
-    xs, ys = [], []
-    for batch in DataLoader(dataset, batch_size=1024, shuffle=False):
-        xs.append(batch[0].numpy())
-        ys.append(batch[1].numpy())
-    return np.concatenate(xs), np.concatenate(ys)
