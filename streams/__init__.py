@@ -11,13 +11,18 @@ where a river drift detector fires (:func:`segment_by_drift`). It knows no model
 from streams.adapters import from_arrays, from_pandas, from_river
 from streams.avalanche import from_avalanche, to_avalanche
 from streams.class_incremental import class_incremental
+from streams.communities import planted_communities
 from streams.digits import split_digits
 from streams.drift import detect_drifts, segment_by_drift
 from streams.episodes import Observation, RecallDifficulty, RecallEpisode, recall_stream
 from streams.experience import Experience, Stream
+from streams.interaction_streams import interaction_blocks
+from streams.interactions import Interactions
+from streams.recsys_loaders import load_interaction_table, load_lightgcn, read_lightgcn
 
 __all__ = [
     "Experience",
+    "Interactions",
     "Observation",
     "RecallDifficulty",
     "RecallEpisode",
@@ -28,6 +33,11 @@ __all__ = [
     "from_avalanche",
     "from_pandas",
     "from_river",
+    "interaction_blocks",
+    "load_interaction_table",
+    "load_lightgcn",
+    "planted_communities",
+    "read_lightgcn",
     "recall_stream",
     "segment_by_drift",
     "split_digits",

@@ -1,0 +1,215 @@
+"""ID mappers: from user or item IDs to rows of an embedding table.
+
+A mapper turns IDs into one or more row indices (the embedding is the sum of those rows). Its
+stored arrays (hash parameters, frequent-ID lists, cluster maps) are returned by
+``memory_items()`` and charged to the accountant with the table. Every mapper accepts any
+non-negative ID: IDs outside a mapper's known vocabulary go to hashed fallback rows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["DoubleHash", "FrequencyHash", "Full", "IdMapper", "ModuloHash", "remap_table"]
+
+_PRIME = 2_147_483_647  # 2**31 - 1, the modulus of the universal hashes
+
+
+class IdMapper:
+    """Interface: ``n_rows``, ``n_columns`` and ``rows(ids)`` of shape (n, n_columns)."""
+
+    n_rows: int
+    n_columns: int = 1
+
+    def rows(self, ids: Any) -> np.ndarray:
+        """Row indices (int64) of shape (len(ids), n_columns)."""
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def memory_items(self) -> dict[str, Any]:
+        """The stored arrays of the map."""
+        return {}
+
+
+class Full(IdMapper):
+    """One private row per known ID, plus ``n_fallback`` hashed rows for unseen IDs.
+
+    Stores nothing but the table: the map is the identity.
+
+    Examples
+    --------
+    >>> from recsys.mappers import Full
+    >>> mapper = Full(3, n_fallback=2)
+    >>> mapper.n_rows, mapper.rows([0, 2, 7]).ravel().tolist()
+    (5, [0, 2, 4])
+    """
+
+    def __init__(self, n_ids: int, n_fallback: int = 1) -> None:
+        _positive("n_ids", n_ids)
+        _positive("n_fallback", n_fallback)
+        self.n_ids = int(n_ids)
+        self.n_fallback = int(n_fallback)
+        self.n_rows = self.n_ids + self.n_fallback
+
+    def rows(self, ids: Any) -> np.ndarray:
+        ids = _ids(ids)
+        rows = np.where(ids < self.n_ids, ids, self.n_ids + ids % self.n_fallback)
+        return rows[:, None]
+
+
+class ModuloHash(IdMapper):
+    """``row = id mod n_rows`` (the "random" baseline of the GraphHash paper).
+
+    Stores its modulus, one int64 (8 bytes).
+
+    Examples
+    --------
+    >>> from continual import nbytes
+    >>> from recsys.mappers import ModuloHash
+    >>> mapper = ModuloHash(4)
+    >>> mapper.rows([1, 5, 10]).ravel().tolist(), nbytes(mapper)
+    ([1, 1, 2], 8)
+    """
+
+    def __init__(self, n_rows: int) -> None:
+        _positive("n_rows", n_rows)
+        self.n_rows = int(n_rows)
+        self.params = np.array([n_rows], dtype=np.int64)
+
+    def rows(self, ids: Any) -> np.ndarray:
+        return (_ids(ids) % self.n_rows)[:, None]
+
+    def memory_items(self) -> dict[str, Any]:
+        return {"params": self.params}
+
+
+class DoubleHash(IdMapper):
+    """Two universal hashes ``((a x + b) mod p) mod n_rows``; the embedding sums both rows.
+
+    Stores the modulus and the two (a, b) pairs, five int64 (40 bytes).
+
+    Examples
+    --------
+    >>> from continual import nbytes
+    >>> from recsys.mappers import DoubleHash
+    >>> mapper = DoubleHash(8, seed=0)
+    >>> mapper.rows([0, 1]).shape, nbytes(mapper), bool((mapper.rows(range(100)) < 8).all())
+    ((2, 2), 40, True)
+    """
+
+    n_columns = 2
+
+    def __init__(self, n_rows: int, seed: int | None = 0) -> None:
+        _positive("n_rows", n_rows)
+        self.n_rows = int(n_rows)
+        self.seed = seed
+        rng = np.random.default_rng(seed)
+        a = rng.integers(1, _PRIME, size=2)
+        b = rng.integers(0, _PRIME, size=2)
+        self.params = np.array([n_rows, a[0], b[0], a[1], b[1]], dtype=np.int64)
+
+    def rows(self, ids: Any) -> np.ndarray:
+        ids = _ids(ids) % _PRIME
+        a, b = self.params[[1, 3]], self.params[[2, 4]]
+        return ((ids[:, None] * a + b) % _PRIME) % self.n_rows
+
+    def memory_items(self) -> dict[str, Any]:
+        return {"params": self.params}
+
+
+class FrequencyHash(IdMapper):
+    """The most frequent IDs get private rows (half of the rows); the others are hashed.
+
+    Stores the sorted private IDs as int32 (4 bytes each) and its modulus (8 bytes). Build it
+    from interaction counts with :meth:`from_counts`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from continual import nbytes
+    >>> from recsys.mappers import FrequencyHash
+    >>> mapper = FrequencyHash.from_counts(4, counts=np.array([5, 0, 9, 1, 7]))
+    >>> mapper.frequent.tolist(), mapper.rows([2, 4, 1, 3]).ravel().tolist(), nbytes(mapper)
+    ([2, 4], [0, 1, 3, 3], 16)
+    """
+
+    def __init__(self, n_rows: int, frequent: Any) -> None:
+        _positive("n_rows", n_rows)
+        frequent = np.unique(np.asarray(frequent, dtype=np.int32))
+        if frequent.size >= n_rows:
+            raise ValueError(
+                f"frequent must hold fewer IDs than n_rows={n_rows}, got {frequent.size}"
+            )
+        self.n_rows = int(n_rows)
+        self.frequent = frequent
+        self.params = np.array([n_rows], dtype=np.int64)
+
+    @classmethod
+    def from_counts(cls, n_rows: int, counts: Any) -> FrequencyHash:
+        """Give private rows to the ``n_rows // 2`` most frequent IDs (ties: smaller ID first)."""
+        counts = np.asarray(counts)
+        n_private = min(int(n_rows) // 2, int(np.count_nonzero(counts)))
+        order = np.lexsort((np.arange(counts.size), -counts))
+        return cls(n_rows, order[:n_private])
+
+    def rows(self, ids: Any) -> np.ndarray:
+        ids = _ids(ids)
+        n_private = self.frequent.size
+        if n_private == 0:
+            return (ids % self.n_rows)[:, None]
+        position = np.minimum(np.searchsorted(self.frequent, ids), n_private - 1)
+        private = self.frequent[position] == ids
+        hashed = n_private + ids % (self.n_rows - n_private)
+        return np.where(private, position, hashed)[:, None]
+
+    def memory_items(self) -> dict[str, Any]:
+        return {"frequent": self.frequent, "params": self.params}
+
+
+def remap_table(
+    old: IdMapper, new: IdMapper, table: torch.Tensor, ids: Any, init: torch.Tensor
+) -> torch.Tensor:
+    """Rows for ``new``: each is the mean embedding, under ``old``, of the IDs mapped to it.
+
+    Rows of ``new`` that no ID of ``ids`` reaches keep their value in ``init``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from recsys.mappers import Full, ModuloHash, remap_table
+    >>> table = torch.tensor([[0.0], [2.0], [4.0], [9.0]])
+    >>> remap_table(Full(3), ModuloHash(2), table, [0, 1, 2], torch.zeros(2, 1)).ravel().tolist()
+    [2.0, 2.0]
+    """
+    ids = _ids(ids)
+    with torch.no_grad():
+        embeddings = table[torch.from_numpy(old.rows(ids))].sum(1)
+        target = torch.from_numpy(new.rows(ids))
+        out = torch.zeros(new.n_rows, table.shape[1], dtype=table.dtype)
+        count = torch.zeros(new.n_rows, dtype=table.dtype)
+        for column in range(target.shape[1]):
+            out.index_add_(0, target[:, column], embeddings / target.shape[1])
+            count.index_add_(0, target[:, column], torch.ones(len(ids), dtype=table.dtype))
+        reached = count > 0
+        result = init.clone()
+        result[reached] = out[reached] / count[reached, None]
+    return result
+
+
+def _ids(ids: Any) -> np.ndarray:
+    array = np.asarray(ids)
+    if array.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    if array.dtype.kind not in "iu":
+        raise TypeError(f"ids must be integers, got dtype {array.dtype}")
+    array = array.astype(np.int64).ravel()
+    if array.min() < 0:
+        raise ValueError(f"ids must be non-negative, got {int(array.min())}")
+    return array
+
+
+def _positive(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")

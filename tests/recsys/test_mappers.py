@@ -1,0 +1,60 @@
+import numpy as np
+import pytest
+import torch
+
+from continual import MemoryAccountant, nbytes
+from recsys.mappers import DoubleHash, FrequencyHash, Full, ModuloHash, remap_table
+
+
+def test_full_identity_and_fallback():
+    mapper = Full(10, n_fallback=3)
+    ids = np.array([0, 9, 10, 11, 12, 13])
+    assert mapper.rows(ids).ravel().tolist() == [0, 9, 11, 12, 10, 11]
+    assert nbytes(mapper) == 0
+
+
+def test_modulo_and_double_stay_in_range_and_cost_their_parameters():
+    ids = np.arange(10_000)
+    assert ModuloHash(7).rows(ids).max() == 6 and nbytes(ModuloHash(7)) == 8
+    rows = DoubleHash(97, seed=0).rows(ids)
+    assert rows.shape == (10_000, 2) and rows.min() >= 0 and rows.max() < 97
+    assert nbytes(DoubleHash(97)) == 5 * 8
+    # two independent hashes: the pairs spread like random draws over 97**2 cells (~6,100
+    # distinct expected), far beyond the 97 rows of one hash
+    pairs = {tuple(r) for r in rows.tolist()}
+    assert len(pairs) > 5_000
+
+
+def test_frequency_hash_private_rows_and_bytes():
+    counts = np.array([0, 50, 3, 40, 1, 30, 2, 0])
+    mapper = FrequencyHash.from_counts(6, counts)
+    assert mapper.frequent.tolist() == [1, 3, 5]
+    rows = mapper.rows(np.arange(8)).ravel()
+    assert rows[[1, 3, 5]].tolist() == [0, 1, 2]
+    assert set(rows[[0, 2, 4, 6, 7]].tolist()) <= {3, 4, 5}
+    assert nbytes(mapper) == 3 * 4 + 8
+
+
+def test_accountant_charges_maps_and_tables():
+    mapper = FrequencyHash.from_counts(100, np.arange(1000))
+    table = torch.zeros(100, 16)
+    accountant = MemoryAccountant()
+    accountant.track("table", table)
+    accountant.track("map", mapper)
+    assert accountant.ledger().accounts == {"table": 100 * 16 * 4, "map": 50 * 4 + 8}
+
+
+def test_bad_ids_are_named():
+    with pytest.raises(ValueError, match="non-negative"):
+        ModuloHash(3).rows([-1])
+    with pytest.raises(TypeError, match="integers"):
+        ModuloHash(3).rows([0.5])
+    with pytest.raises(ValueError, match="n_rows"):
+        ModuloHash(0)
+
+
+def test_remap_table_averages_members():
+    table = torch.arange(8, dtype=torch.float32).reshape(4, 2)
+    new = remap_table(Full(4), ModuloHash(3), table, np.arange(4), torch.full((3, 2), -1.0))
+    expected = torch.stack([(table[0] + table[3]) / 2, table[1], table[2]])
+    torch.testing.assert_close(new, expected)
