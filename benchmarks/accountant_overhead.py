@@ -29,9 +29,9 @@ threads than free cores can make the training step many times slower, and noisie
 
 Run (from the repository root)::
 
-    .venv/bin/python benchmarks/accountant_overhead.py
-    .venv/bin/python benchmarks/accountant_overhead.py --repeats 31 --out /tmp/overhead.json
-    .venv/bin/python benchmarks/accountant_overhead.py --quick   # CI smoke run
+    .venv/bin/python -m benchmarks.accountant_overhead
+    .venv/bin/python -m benchmarks.accountant_overhead --repeats 31 --out /tmp/overhead.json
+    .venv/bin/python -m benchmarks.accountant_overhead --quick   # CI smoke run
 
 It prints an aligned table and writes JSON (default
 ``benchmarks/results/accountant_overhead.json``) with the numbers, the machine and the command.
@@ -46,8 +46,6 @@ import functools
 import gc
 import json
 import math
-import os
-import platform
 import shlex
 import statistics
 import sys
@@ -61,6 +59,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from benchmarks.machine import machine_info
 from continual import ExemplarStore, Learner, Ledger, MemoryAccountant
 from strategies import DigitsConvNet, Replay
 from streams import Stream, split_digits
@@ -73,45 +72,6 @@ QUICK_REPEATS = 2
 TARGET_PERCENT = 2.0
 BATCH_SIZE = 32
 INPUT_SCALE = 1 / 16  # digits pixels are 0..16
-
-
-# --------------------------------------------------------------------------- machine
-def machine_info() -> dict[str, Any]:
-    """Describe the machine and the software versions the numbers were measured with.
-
-    Returns
-    -------
-    dict
-        ``platform``, ``cpu_model``, ``cpu_count``, ``cpus_usable``, ``python``, ``torch``,
-        ``numpy`` and ``torch_threads``.
-
-    Examples
-    --------
-    >>> info = machine_info()
-    >>> sorted(info)  # doctest: +NORMALIZE_WHITESPACE
-    ['cpu_count', 'cpu_model', 'cpus_usable', 'numpy', 'platform', 'python', 'torch',
-     'torch_threads']
-    """
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {
-        "platform": platform.platform(),
-        "cpu_model": _cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "cpus_usable": usable,
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "torch_threads": torch.get_num_threads(),
-    }
-
-
-def _cpu_model() -> str:
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
 
 
 @contextlib.contextmanager
@@ -579,7 +539,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     with _torch_threads(threads):
         result = {
             "benchmark": "accountant_overhead",
-            "command": shlex.join(["python", "benchmarks/accountant_overhead.py", *args_list]),
+            "command": shlex.join(["python", "-m", "benchmarks.accountant_overhead", *args_list]),
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "machine": machine_info(),
             "repeats": repeats,

@@ -10,8 +10,8 @@ the accuracy-versus-memory plot next to it (``cil_memory_aligned.png``).
 
 Run (from the repository root)::
 
-    .venv/bin/python benchmarks/cil_memory_aligned.py
-    .venv/bin/python benchmarks/cil_memory_aligned.py --quick --out /tmp/cil.json   # smoke run
+    .venv/bin/python -m benchmarks.cil_memory_aligned
+    .venv/bin/python -m benchmarks.cil_memory_aligned --quick --out /tmp/cil.json   # smoke run
 """
 
 from __future__ import annotations
@@ -28,8 +28,7 @@ from typing import Any
 import torch
 from hydra import compose, initialize_config_module
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
-from benchmarks.accountant_overhead import machine_info
+from benchmarks.machine import machine_info
 from continual.runner import run_experiment
 
 __all__ = ["main"]
@@ -66,7 +65,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     document = {
         "benchmark": "cil_memory_aligned",
         "quick": args.quick,
-        "command": "python benchmarks/cil_memory_aligned.py "
+        "command": "python -m benchmarks.cil_memory_aligned "
         + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])),
         "machine": machine_info(),
         **results,

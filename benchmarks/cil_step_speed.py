@@ -16,8 +16,8 @@ over its steps. The target: the learner with accounting within 5% of the plain l
 
 Run (from the repository root)::
 
-    .venv/bin/python benchmarks/cil_step_speed.py
-    .venv/bin/python benchmarks/cil_step_speed.py --quick --out /tmp/speed.json
+    .venv/bin/python -m benchmarks.cil_step_speed
+    .venv/bin/python -m benchmarks.cil_step_speed --quick --out /tmp/speed.json
 """
 
 from __future__ import annotations
@@ -36,8 +36,7 @@ import numpy as np
 import torch
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
-from benchmarks.accountant_overhead import machine_info
+from benchmarks.machine import machine_info
 from continual import Learner, MemoryAccountant, Plugin
 from strategies.finetune import Finetune
 from strategies.memo import MEMO
@@ -178,7 +177,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     document = {
         "benchmark": "cil_step_speed",
         "quick": args.quick,
-        "command": "python benchmarks/cil_step_speed.py "
+        "command": "python -m benchmarks.cil_step_speed "
         + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])),
         "machine": machine_info(),
         "settings": {

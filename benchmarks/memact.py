@@ -15,7 +15,7 @@ bytes and tokens per step, edits per episode and training wall time. The context
 measured with a budget large enough to hold everything (400 bytes). The episodes are generated,
 so there is no ``--data`` file. Writes ``benchmarks/results/memact.json``.
 
-Run: ``python benchmarks/memact.py`` (a few CPU minutes), or ``--quick`` for a smoke run.
+Run: ``python -m benchmarks.memact`` (a few CPU minutes), or ``--quick`` for a smoke run.
 """
 
 from __future__ import annotations
@@ -24,8 +24,6 @@ import argparse
 import copy
 import datetime
 import json
-import os
-import platform
 import shlex
 import sys
 import time
@@ -36,6 +34,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from benchmarks.machine import machine_info
 from strategies.memact import (
     CURATORS,
     DCPOTrainer,
@@ -53,24 +52,6 @@ BUDGET = 240
 LARGE_BUDGET = 400
 TARGET_BYTES_SAVING = 0.30
 TARGET_TRAIN_SECONDS = 30 * 60
-
-
-def machine_info() -> dict[str, Any]:
-    """Platform, CPU model and count, and library versions."""
-    cpu = "unknown"
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        names = [line for line in cpuinfo.read_text().splitlines() if line.startswith("model name")]
-        cpu = names[0].split(":", 1)[1].strip() if names else cpu
-    return {
-        "platform": platform.platform(),
-        "cpu_model": cpu,
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "torch_threads": torch.get_num_threads(),
-    }
 
 
 def _settings(quick: bool) -> dict[str, Any]:
@@ -272,7 +253,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         start = time.perf_counter()
         result = {
             "benchmark": "memact",
-            "command": shlex.join(["python", "benchmarks/memact.py", *args_list]),
+            "command": shlex.join(["python", "-m", "benchmarks.memact", *args_list]),
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "machine": machine_info(),
             "quick": args.quick,

@@ -12,8 +12,8 @@ On Gowalla (``--data``, LightGCN format) and on synthetic data with planted comm
   items arriving (Full, Modulo, GraphHash);
 - the GraphHash anchor: cluster counts and seconds on the Gowalla train graph at gamma=200.
 
-    python benchmarks/recsys_budget.py                     # a few minutes per data set
-    python benchmarks/recsys_budget.py --quick             # synthetic only, seconds
+    python -m benchmarks.recsys_budget                     # a few minutes per data set
+    python -m benchmarks.recsys_budget --quick             # synthetic only, seconds
 """
 
 from __future__ import annotations
@@ -27,15 +27,14 @@ from typing import Any
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from benchmarks.machine import machine_info
+from recsys.experiments import compare, format_records, prequential
+from recsys.graphhash import cluster_bipartite
+from streams.communities import planted_communities
+from streams.interaction_streams import interaction_blocks
+from streams.recsys_loaders import load_lightgcn
 
-from benchmarks.accountant_overhead import machine_info  # noqa: E402
-from recsys.experiments import compare, format_records, prequential  # noqa: E402
-from recsys.graphhash import cluster_bipartite  # noqa: E402
-from streams.communities import planted_communities  # noqa: E402
-from streams.interaction_streams import interaction_blocks  # noqa: E402
-from streams.recsys_loaders import load_lightgcn  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "gowalla"
 ANCHOR = {"resolution": 200.0, "user_clusters": 5652, "item_clusters": 5669}
@@ -88,7 +87,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     result: dict[str, Any] = {
         "benchmark": "recsys_budget",
         "quick": args.quick,
-        "command": "python benchmarks/recsys_budget.py " + " ".join(argv or sys.argv[1:]),
+        "command": "python -m benchmarks.recsys_budget " + " ".join(argv or sys.argv[1:]),
         "machine": {**machine_info(), "torch_threads": torch.get_num_threads()},
         "settings": settings,
     }

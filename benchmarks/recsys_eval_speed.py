@@ -6,8 +6,8 @@ NDCG@20. The plain version does the numpy steps one would write first (numpy mat
 rows, ``argpartition`` then a sort of the k), with the same batching. Reports medians over
 ``--repeats`` runs of each, and checks both give the same metrics.
 
-    python benchmarks/recsys_eval_speed.py --threads 2
-    python benchmarks/recsys_eval_speed.py --quick        # synthetic data, seconds
+    python -m benchmarks.recsys_eval_speed --threads 2
+    python -m benchmarks.recsys_eval_speed --quick        # synthetic data, seconds
 """
 
 from __future__ import annotations
@@ -24,13 +24,12 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from benchmarks.machine import machine_info
+from recsys.metrics import evaluate
+from streams.communities import planted_communities
+from streams.recsys_loaders import load_lightgcn
 
-from benchmarks.accountant_overhead import machine_info  # noqa: E402
-from recsys.metrics import evaluate  # noqa: E402
-from streams.communities import planted_communities  # noqa: E402
-from streams.recsys_loaders import load_lightgcn  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "gowalla"
 
@@ -115,7 +114,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "k": 20,
         "batch_size": args.batch_size,
         "repeats": repeats,
-        "command": "python benchmarks/recsys_eval_speed.py " + " ".join(argv or sys.argv[1:]),
+        "command": "python -m benchmarks.recsys_eval_speed " + " ".join(argv or sys.argv[1:]),
         "machine": {**machine_info(), "torch_threads": torch.get_num_threads()},
         "fast": {"times_s": fast_times, "median_s": statistics.median(fast_times), **fast},
         "plain_numpy": {

@@ -32,7 +32,7 @@ class MEMO(GrowingStrategy):
     Weight alignment assumes the new classes' head rows grew longer than the old ones (many
     epochs on data where new classes outnumber the exemplars). In short CPU runs the opposite
     holds (gamma > 1) and alignment then favours the new classes; measure both
-    (``benchmarks/results/cil_memory_aligned.md``).
+    (``benchmarks/RESULTS.md``, section cil_memory_aligned).
 
     Parameters
     ----------

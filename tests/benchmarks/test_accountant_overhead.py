@@ -18,7 +18,7 @@ def test_quick_run_writes_the_returned_document(quick_run):
     assert written["benchmark"] == "accountant_overhead"
     assert written["quick"] is True
     assert written["repeats"] == 2
-    assert written["command"].startswith("python benchmarks/accountant_overhead.py --quick --out ")
+    assert written["command"].startswith("python -m benchmarks.accountant_overhead --quick --out ")
     assert {"platform", "cpu_model", "cpu_count", "torch", "torch_threads"} <= set(
         written["machine"]
     )

@@ -16,7 +16,7 @@ def test_quick_run_writes_every_method_and_difficulty(quick_run):
     returned, written = quick_run
     assert written == json.loads(json.dumps(returned))
     assert written["benchmark"] == "memact" and written["quick"] is True
-    assert written["command"].startswith("python benchmarks/memact.py --quick --out ")
+    assert written["command"].startswith("python -m benchmarks.memact --quick --out ")
     methods = {r["method"] for r in written["rows"]}
     assert methods == {
         "dcpo",

@@ -1,0 +1,160 @@
+"""The streaming protocol of PromptTPP: every method on a drifting stream under one byte budget.
+
+Datasets: ``synthetic`` (the drifting Hawkes stream, 8 regimes, K=5; the exact log-likelihood
+under the true parameters is the oracle) and ``stackoverflow`` (``--data``, 8 calendar windows
+of 3 months from 2012-01-01, times in days). Settings come from the Hydra experiments
+``tpp_stream_synthetic`` and ``tpp_stream_so`` (``continual/conf/experiment``); ``--epochs``
+and ``--quick`` shrink them. For every method: the matrices R[i][j] of log-likelihood per event,
+type accuracy and RMSE, their summaries (final average, forgetting, forward score), the ledger
+and the wall time.
+
+Log-likelihood convention: nats per event, each sequence conditioned on its first event, the
+integral from the first to the last event by the midpoint rule (``n_points`` per interval).
+
+Run (from the repository root)::
+
+    .venv/bin/python -m benchmarks.tpp_stream                       # synthetic
+    .venv/bin/python -m benchmarks.tpp_stream --datasets synthetic stackoverflow
+    .venv/bin/python -m benchmarks.tpp_stream --quick               # CI smoke run
+
+It prints one aligned table per dataset and writes JSON (default
+``benchmarks/results/tpp_stream.json``); ``--figures DIR`` also writes the score plots.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from hydra import compose, initialize_config_module
+from hydra.utils import instantiate
+
+from benchmarks.machine import machine_info
+from tpp.stream import METRICS, format_stream_table, plot_scores, run_stream
+
+ROOT = Path(__file__).resolve().parents[1]
+
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "tpp" / "stackoverflow" / "events.json"
+EXPERIMENTS = {"synthetic": "tpp_stream_synthetic", "stackoverflow": "tpp_stream_so"}
+QUICK = [
+    "experiment.stream.n_regimes=2",
+    "experiment.stream.horizon=100.0",
+    "experiment.stream.n_sequences=10",
+    "experiment.train.epochs=1",
+    "experiment.train.n_points=2",
+    "experiment.n_draws=1",
+]
+
+
+def bench_dataset(
+    dataset: str,
+    *,
+    seed: int,
+    epochs: int | None,
+    quick: bool,
+    data: Path,
+    figures: Path | None,
+    only: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """Run every method of the dataset's experiment and return its results."""
+    overrides = [f"experiment={EXPERIMENTS[dataset]}", f"seed={seed}"]
+    if dataset == "stackoverflow":
+        overrides.append(f"experiment.stream.sequences.source={data}")
+    if quick:
+        overrides += QUICK
+    if epochs is not None:
+        overrides.append(f"experiment.train.epochs={epochs}")
+    with initialize_config_module("continual.conf", version_base=None):
+        cfg = compose("config", overrides=overrides)
+    stream = instantiate(cfg.experiment.stream)
+    budget = cfg.experiment.budget
+    train = dict(cfg.experiment.train)
+    methods = {
+        name: (lambda spec=spec: instantiate(spec, **train, budget=budget, random_state=seed))
+        for name, spec in cfg.experiment.methods.items()
+        if only is None or name in only
+    }
+    start = time.perf_counter()
+    results = run_stream(stream, methods, n_draws=cfg.experiment.n_draws)
+    oracle = [exp.metadata.get("oracle") for exp in stream]
+    oracle = None if any(o is None for o in oracle) else [float(o) for o in oracle]
+    if figures is not None:
+        figures.mkdir(parents=True, exist_ok=True)
+        for metric in METRICS:
+            plot_scores(
+                results,
+                metric,
+                oracle=oracle if metric == "log_likelihood" else None,
+                path=figures / f"tpp_stream_{dataset}_{metric}.png",
+            ).clear()
+    return {
+        "budget": budget,
+        "train": train,
+        "n_windows": len(stream),
+        "events_per_window": [exp.train.n_events + exp.test.n_events for exp in stream],
+        "oracle": oracle,
+        "oracle_final_average": None if oracle is None else sum(oracle) / len(oracle),
+        "methods": results,
+        "seconds": time.perf_counter() - start,
+        "table": format_stream_table(results),
+    }
+
+
+def _parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--datasets", nargs="+", default=["synthetic"], choices=list(EXPERIMENTS))
+    parser.add_argument(
+        "--data", type=Path, default=DEFAULT_DATA, help="StackOverflow events.json (EasyTPP layout)"
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--epochs", type=int, default=None, help="epochs per window")
+    parser.add_argument("--quick", action="store_true", help="tiny smoke run")
+    parser.add_argument("--methods", nargs="+", default=None, help="a subset of the methods")
+    parser.add_argument("--figures", type=Path, default=None)
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/tpp_stream.json")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Run the benchmark, print the tables and write the JSON document."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = _parse_args(argv)
+    torch.set_num_threads(1)
+    document = {
+        "benchmark": "tpp_stream",
+        "quick": args.quick,
+        "command": "python -m benchmarks.tpp_stream " + shlex.join(argv),
+        "machine": machine_info(),
+        "log_likelihood_convention": "nats per event; first event of each sequence conditioned "
+        "on; midpoint-rule integral from first to last event",
+        "datasets": {},
+    }
+    for dataset in args.datasets:
+        result = bench_dataset(
+            dataset,
+            seed=args.seed,
+            epochs=args.epochs,
+            quick=args.quick,
+            data=args.data,
+            figures=args.figures,
+            only=args.methods,
+        )
+        document["datasets"][dataset] = result
+        print(f"== {dataset} (budget {result['budget']}, {result['seconds']:.0f} s)")
+        if result["oracle"] is not None:
+            print(f"oracle final average log-likelihood {result['oracle_final_average']:.3f}")
+        print(result["table"])
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(document, indent=2))
+    return document
+
+
+if __name__ == "__main__":
+    main()

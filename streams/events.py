@@ -1,0 +1,215 @@
+"""EventSequences: ragged (time, type) event sequences stored as flat arrays plus offsets."""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+__all__ = ["EventSequences"]
+
+
+def _type_dtype(dim_process: int) -> np.dtype:
+    """The smallest unsigned integer dtype that holds every type in ``[0, dim_process)``."""
+    for dtype in (np.uint8, np.uint16, np.uint32):
+        if dim_process - 1 <= np.iinfo(dtype).max:
+            return np.dtype(dtype)
+    return np.dtype(np.int64)
+
+
+class EventSequences:
+    """Ragged marked event sequences: flat ``times`` and ``types`` plus ``offsets``.
+
+    Sequence ``i`` is ``times[offsets[i]:offsets[i + 1]]`` with the matching ``types``. Times are
+    absolute (float64), sorted within each sequence, finite and non-negative; types are integers
+    in ``[0, dim_process)`` stored in the smallest unsigned dtype that holds them. The payload is
+    charged to a :class:`~continual.MemoryAccountant` through :meth:`memory_items` (the three
+    arrays, nothing else).
+
+    Parameters
+    ----------
+    times
+        Flat event times, float64-convertible.
+    types
+        Flat event types, one per time.
+    offsets
+        ``n_sequences + 1`` non-decreasing int positions into the flat arrays, starting at 0 and
+        ending at ``len(times)``.
+    dim_process
+        The number of event types ``K``.
+
+    Raises
+    ------
+    ValueError
+        For unsorted, negative or non-finite times, types out of range, inconsistent offsets or
+        an empty sequence.
+
+    Examples
+    --------
+    >>> seqs = EventSequences.from_lists([[0.0, 0.5, 2.0], [1.0, 1.5]], [[0, 1, 0], [2, 2]], 3)
+    >>> seqs
+    EventSequences(n_sequences=2, n_events=5, dim_process=3)
+    >>> seqs[1]
+    (array([1. , 1.5]), array([2, 2], dtype=uint8))
+    >>> seqs.lengths.tolist(), seqs.nbytes
+    ([3, 2], 69)
+    >>> seqs.subset([1]).times.tolist()
+    [1.0, 1.5]
+    """
+
+    def __init__(self, times: Any, types: Any, offsets: Any, dim_process: int) -> None:
+        self.times = np.ascontiguousarray(times, dtype=np.float64)
+        types = np.asarray(types)
+        self.offsets = np.ascontiguousarray(offsets, dtype=np.int64)
+        self.dim_process = dim_process
+        self._validate(types)
+        self.types = np.ascontiguousarray(types, dtype=_type_dtype(int(dim_process)))
+
+    # ---------------------------------------------------------------- building
+    @classmethod
+    def from_lists(
+        cls, times: Iterable[Sequence[float]], types: Iterable[Sequence[int]], dim_process: int
+    ) -> EventSequences:
+        """Build from one list of times and one list of types per sequence."""
+        times, types = [np.asarray(t, dtype=np.float64) for t in times], list(types)
+        if len(times) != len(types):
+            raise ValueError(
+                f"times and types must hold the same number of sequences, got {len(times)} "
+                f"and {len(types)}"
+            )
+        types = [np.asarray(k) for k in types]
+        for i, (t, k) in enumerate(zip(times, types)):
+            if t.shape != k.shape or t.ndim != 1:
+                raise ValueError(
+                    f"sequence {i}: times and types must be 1-d of equal length, got shapes "
+                    f"{t.shape} and {k.shape}"
+                )
+        lengths = [len(t) for t in times]
+        offsets = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)])
+        flat_t = np.concatenate(times) if times else np.zeros(0)
+        flat_k = np.concatenate(types) if types else np.zeros(0, dtype=np.int64)
+        return cls(flat_t, flat_k, offsets, dim_process)
+
+    def _validate(self, types: np.ndarray) -> None:
+        k = self.dim_process
+        if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
+            raise ValueError(f"dim_process must be a positive int, got {k!r}")
+        if self.times.ndim != 1 or types.shape != self.times.shape:
+            raise ValueError(
+                f"times and types must be flat arrays of equal length, got shapes "
+                f"{self.times.shape} and {types.shape}"
+            )
+        off = self.offsets
+        if off.ndim != 1 or len(off) < 1 or off[0] != 0 or off[-1] != len(self.times):
+            raise ValueError(
+                f"offsets must start at 0 and end at len(times)={len(self.times)}, got {off!r}"
+            )
+        lengths = np.diff(off)
+        if np.any(lengths <= 0):
+            raise ValueError(
+                f"every sequence must hold at least one event; empty sequences at positions "
+                f"{np.flatnonzero(lengths <= 0)[:10].tolist()}"
+            )
+        if not np.all(np.isfinite(self.times)):
+            bad = np.flatnonzero(~np.isfinite(self.times))[:5].tolist()
+            raise ValueError(f"times must be finite, got NaN or inf at flat positions {bad}")
+        if np.any(self.times < 0):
+            raise ValueError(f"times must be non-negative, got minimum {self.times.min()}")
+        steps = np.diff(self.times)
+        inside = np.ones(len(steps), dtype=bool)
+        inside[off[1:-1] - 1] = False  # differences across two sequences do not count
+        if np.any((steps < 0) & inside):
+            position = int(np.flatnonzero((steps < 0) & inside)[0])
+            sequence = int(np.searchsorted(off, position, side="right") - 1)
+            raise ValueError(
+                f"times must be sorted within each sequence; sequence {sequence} decreases at "
+                f"event {position - off[sequence] + 1}"
+            )
+        if types.size and (
+            not np.issubdtype(types.dtype, np.integer) or types.min() < 0 or types.max() >= k
+        ):
+            raise ValueError(
+                f"types must be integers in [0, dim_process={k}), got dtype {types.dtype} "
+                f"with range [{types.min()}, {types.max()}]"
+            )
+
+    # --------------------------------------------------------------- accessing
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    @property
+    def n_events(self) -> int:
+        """Total number of events."""
+        return len(self.times)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """Number of events of each sequence."""
+        return np.diff(self.offsets)
+
+    def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        if isinstance(i, bool) or not isinstance(i, numbers.Integral):
+            raise TypeError(f"index must be an int, got {type(i).__name__}; use subset() for many")
+        n = len(self)
+        if not -n <= i < n:
+            raise IndexError(f"sequence index {i} out of range for {n} sequences")
+        i = int(i) % n
+        start, stop = self.offsets[i], self.offsets[i + 1]
+        return self.times[start:stop], self.types[start:stop]
+
+    def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        return (self[i] for i in range(len(self)))
+
+    def subset(self, indices: Any) -> EventSequences:
+        """A new container holding the sequences at ``indices``, in that order (copies)."""
+        indices = np.asarray(indices, dtype=np.int64).reshape(-1)
+        if indices.size == 0:
+            raise ValueError("indices must select at least one sequence, got none")
+        starts, stops = self.offsets[indices], self.offsets[indices + 1]
+        lengths = stops - starts
+        flat = np.repeat(starts - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
+        flat = flat + np.arange(lengths.sum())
+        offsets = np.concatenate([[0], np.cumsum(lengths)])
+        return EventSequences(self.times[flat], self.types[flat], offsets, self.dim_process)
+
+    def gaps(self) -> np.ndarray:
+        """Inter-event times, flat; the first gap of every sequence is 0."""
+        gaps = np.diff(self.times, prepend=0.0)
+        gaps[self.offsets[:-1]] = 0.0
+        return gaps
+
+    def to_dicts(self) -> list[dict[str, Any]]:
+        """The EasyTPP row layout: one dict per sequence (see :mod:`streams.easytpp`)."""
+        gaps = self.gaps()
+        rows = []
+        for i in range(len(self)):
+            start, stop = self.offsets[i], self.offsets[i + 1]
+            rows.append(
+                {
+                    "dim_process": int(self.dim_process),
+                    "seq_idx": i,
+                    "seq_len": int(stop - start),
+                    "time_since_start": self.times[start:stop].tolist(),
+                    "time_since_last_event": gaps[start:stop].tolist(),
+                    "type_event": self.types[start:stop].astype(int).tolist(),
+                }
+            )
+        return rows
+
+    # ---------------------------------------------------------------- charging
+    def memory_items(self) -> dict[str, np.ndarray]:
+        """The stored arrays, for :func:`continual.nbytes` and the accountant."""
+        return {"times": self.times, "types": self.types, "offsets": self.offsets}
+
+    @property
+    def nbytes(self) -> int:
+        """Payload bytes of the three arrays."""
+        return int(self.times.nbytes + self.types.nbytes + self.offsets.nbytes)
+
+    def __repr__(self) -> str:
+        return (
+            f"EventSequences(n_sequences={len(self)}, n_events={self.n_events}, "
+            f"dim_process={self.dim_process})"
+        )

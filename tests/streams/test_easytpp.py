@@ -1,0 +1,90 @@
+import json
+import warnings
+
+import numpy as np
+import pytest
+
+from streams.easytpp import load_easytpp
+
+
+def rows():
+    return [
+        {
+            "dim_process": 3,
+            "seq_idx": 0,
+            "seq_len": 3,
+            "time_since_start": [0.0, 0.5, 2.0],
+            "time_since_last_event": [0.0, 0.5, 1.5],
+            "type_event": [0, 2, 1],
+        },
+        {
+            "dim_process": 3,
+            "seq_idx": 1,
+            "seq_len": 2,
+            "time_since_start": [1.0, 4.0],
+            "time_since_last_event": [0.0, 3.0],
+            "type_event": [1, 1],
+        },
+    ]
+
+
+def test_reads_a_list_and_a_json_file(tmp_path):
+    path = tmp_path / "train.json"
+    path.write_text(json.dumps(rows()))
+    for source in (rows(), path, str(path)):
+        seqs = load_easytpp(source)
+        assert seqs.offsets.tolist() == [0, 3, 5]
+        assert seqs.times.tolist() == [0.0, 0.5, 2.0, 1.0, 4.0]
+        assert seqs.types.tolist() == [0, 2, 1, 1, 1]
+        assert seqs.dim_process == 3
+
+
+def test_disagreeing_gaps_are_recomputed_with_one_warning():
+    data = rows()
+    data[0]["time_since_last_event"] = [0.0, 0.7, 1.0]
+    data[1]["time_since_last_event"] = [0.0, 2.0]
+    with pytest.warns(UserWarning, match="3 gaps") as record:
+        seqs = load_easytpp(data)
+    assert len(record) == 1
+    np.testing.assert_allclose(seqs.gaps(), [0.0, 0.5, 1.5, 0.0, 3.0])
+
+
+def test_agreeing_gaps_do_not_warn():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_easytpp(rows())
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("time_since_start", [0.0, 2.0, 1.0], "sorted"),
+        ("time_since_start", [0.0, float("nan"), 1.0], "finite"),
+        ("time_since_start", [-1.0, 0.0, 1.0], "non-negative"),
+        ("type_event", [0, 3, 1], "dim_process"),
+        ("type_event", [0, 1], "equal lengths"),
+    ],
+)
+def test_bad_rows_are_refused(field, value, message):
+    data = rows()
+    data[0][field] = value
+    with pytest.raises(ValueError, match=message), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        load_easytpp(data)
+
+
+def test_missing_fields_and_empty_inputs():
+    data = rows()
+    del data[1]["type_event"]
+    with pytest.raises(ValueError, match="type_event"):
+        load_easytpp(data)
+    with pytest.raises(ValueError, match="empty"):
+        load_easytpp([])
+    with pytest.raises(TypeError, match="list of dicts"):
+        load_easytpp(42)
+    with pytest.raises(ValueError, match="JSON file"):
+        load_easytpp("/nonexistent/file.json")
+    data = rows()
+    data[1]["dim_process"] = 4
+    with pytest.raises(ValueError, match="same for every sequence"):
+        load_easytpp(data)

@@ -1,0 +1,86 @@
+import numpy as np
+import pytest
+import torch
+
+from tpp.attnhp import AttNHP
+from tpp.data import EventArrays, make_batch
+from tpp.nhp import NHP
+
+
+def sequences():
+    rng = np.random.default_rng(0)
+    times = np.concatenate([np.sort(rng.uniform(0, 10, 12)), np.sort(rng.uniform(0, 5, 7))])
+    return EventArrays(times, rng.integers(0, 4, 19), np.array([0, 12, 19]), 4)
+
+
+def perturbed(data, position):
+    times, types = data.times.copy(), data.types.copy()
+    types[position] = (types[position] + 1) % 4
+    times[position] = 0.5 * (times[position - 1] + times[position])
+    return EventArrays(times, types, data.offsets, 4)
+
+
+MODELS = {
+    "nhp": lambda: NHP(4, 16),
+    "attnhp": lambda: AttNHP(4, 16),
+    "prompttpp": lambda: AttNHP(4, 16, prompts={"n_prompts": 6, "prompt_length": 2, "top_n": 3}),
+}
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_perturbing_a_future_event_changes_no_earlier_intensity(name):
+    torch.manual_seed(0)
+    model = MODELS[name]()
+    data = sequences()
+    offsets = torch.rand(2, 12, 6)
+    before, _ = model(make_batch(data, [0, 1]), offsets)
+    position = 7
+    after, _ = model(make_batch(perturbed(data, position), [0, 1]), offsets)
+    # positions 0..6 of sequence 0 see events 0..6 only: bit-identical
+    assert torch.equal(before[0, :position], after[0, :position])
+    assert not torch.allclose(before[0, position:], after[0, position:])
+    assert torch.equal(before[1], after[1])  # the other sequence is untouched
+
+
+def test_prompt_query_is_prefix_causal():
+    torch.manual_seed(0)
+    model = MODELS["prompttpp"]()
+    data = sequences()
+    batch = make_batch(data, [0])
+    events = torch.randn(1, 12, 16)
+    selected, _ = model.prompt_pools[0].select(events.cumsum(1) / torch.arange(1, 13)[:, None])
+    changed = events.clone()
+    changed[0, 8:] += 5.0
+    selected2, _ = model.prompt_pools[0].select(changed.cumsum(1) / torch.arange(1, 13)[:, None])
+    assert torch.equal(selected[0, :8], selected2[0, :8])
+    assert batch.mask.all()
+
+
+def test_padding_does_not_change_a_sequence():
+    torch.manual_seed(0)
+    data = sequences()
+    for make_model in MODELS.values():
+        model = make_model()
+        alone, _ = model(make_batch(data, [1]), torch.ones(1, 7, 3))
+        padded, _ = model(make_batch(data, [1, 0]), torch.ones(2, 12, 3))
+        torch.testing.assert_close(alone[0], padded[0, :7])
+
+
+def test_nhp_parameter_count_matches_easytpp():
+    assert sum(p.numel() for p in NHP(10, 32).parameters()) == 15_252
+
+
+def test_intensities_are_positive_and_decay_toward_a_target():
+    torch.manual_seed(0)
+    model = NHP(4, 16)
+    offsets = torch.tensor([0.0, 1.0, 10.0, 100.0, 1000.0]).expand(1, 12, 5)
+    intensity, _ = model(make_batch(sequences(), [0]), offsets)
+    assert bool((intensity > 0).all())
+    torch.testing.assert_close(intensity[..., 3, :], intensity[..., 4, :], atol=1e-4, rtol=1e-3)
+
+
+def test_prompt_pool_size_with_reference_defaults():
+    model = AttNHP(5, 32, prompts={})
+    pool = sum(p.numel() for p in model.prompt_pools.parameters())
+    # 2 layers x (10 keys x 32 + 2 pools x 2 heads x 10 prompts x 5 tokens x 16)
+    assert pool == 2 * (10 * 32 + 2 * 2 * 10 * 5 * 16)
