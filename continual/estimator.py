@@ -20,10 +20,48 @@ from continual.accountant import MemoryAccountant
 from continual.learner import Learner
 from continual.plugin import Plugin
 
-__all__ = ["ContinualClassifier"]
+__all__ = ["ContinualClassifier", "FittedStateMixin", "int_seed"]
 
 
-class ContinualClassifier(ClassifierMixin, BaseEstimator):
+class FittedStateMixin:
+    """scikit-learn helpers shared by every estimator of this library.
+
+    :meth:`_forget` deletes the fitted attributes (those ending in ``_``) and
+    :meth:`_restored_on_failure` restores the whole estimator when the block it
+    guards raises, so that a failed ``fit`` or ``partial_fit`` loses nothing.
+    """
+
+    def _forget(self) -> None:
+        for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("__")]:
+            delattr(self, name)
+
+    @contextmanager
+    def _restored_on_failure(self) -> Iterator[None]:
+        backup = copy.deepcopy(self.__dict__)
+        try:
+            yield
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(backup)
+            raise
+
+
+def int_seed(random_state: Any) -> int:
+    """An int seed: ``random_state`` itself when it is an int, else one drawn from it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from continual.estimator import int_seed
+    >>> int_seed(7), int_seed(np.random.RandomState(0)) == int_seed(np.random.RandomState(0))
+    (7, True)
+    """
+    if isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool):
+        return int(random_state)
+    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+
+
+class ContinualClassifier(FittedStateMixin, ClassifierMixin, BaseEstimator):
     """Base class: one ``partial_fit`` call is one experience of a stream.
 
     Subclasses define ``__init__`` with their hyperparameters (stored
@@ -132,7 +170,7 @@ class ContinualClassifier(ClassifierMixin, BaseEstimator):
 
     # --------------------------------------------------------------- internals
     def _initialize(self, n_features: int, classes: Any) -> None:
-        seed = _seed(self.random_state)
+        seed = int_seed(self.random_state)
         self.classes_ = np.unique(np.asarray(classes))
         self.accountant_ = MemoryAccountant(self.budget)
         with torch.random.fork_rng(devices=[]):
@@ -186,27 +224,6 @@ class ContinualClassifier(ClassifierMixin, BaseEstimator):
 
     def _validate_features(self, X: Any, reset: bool) -> np.ndarray:
         return _compact(validate_data(self, X, reset=reset, dtype="numeric"))
-
-    def _forget(self) -> None:
-        for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("__")]:
-            delattr(self, name)
-
-    @contextmanager
-    def _restored_on_failure(self) -> Iterator[None]:
-        backup = copy.deepcopy(self.__dict__)
-        try:
-            yield
-        except BaseException:
-            self.__dict__.clear()
-            self.__dict__.update(backup)
-            raise
-
-
-def _seed(random_state: Any) -> int:
-    """An int seed: ``random_state`` itself when it is an int, else one drawn from it."""
-    if isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool):
-        return int(random_state)
-    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
 
 
 def _compact(X: np.ndarray) -> np.ndarray:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -14,6 +11,8 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from continual.accountant import MemoryAccountant
+from continual.estimator import FittedStateMixin
+from continual.measure import Live
 from recsys.dsl import DenseTable, DynamicSparsity, SparseTable
 from recsys.graphhash import DoubleGraphHash, GraphHash
 from recsys.mappers import DoubleHash, FrequencyHash, Full, IdMapper, ModuloHash, remap_table
@@ -26,7 +25,7 @@ __all__ = ["Recommender"]
 _EMBEDDINGS = ("full", "modulo", "double", "frequency", "graphhash", "doublegraphhash")
 
 
-class Recommender(BaseEstimator):
+class Recommender(FittedStateMixin, BaseEstimator):
     """MF or LightGCN with a compressed (and optionally sparse) embedding table, under a budget.
 
     ``fit`` forgets everything and learns one block; ``partial_fit`` learns the next block of a
@@ -280,7 +279,7 @@ class Recommender(BaseEstimator):
         self.accountant_.track("user_map", users)
         self.accountant_.track("item_map", items)
         if self.model == "lightgcn":
-            self.accountant_.track("graph", _Live(model.graph_items))
+            self.accountant_.track("graph", Live(model.graph_items))
         self.accountant_.check("Recommender: the embedding table alone")
         self.model_ = model
         self.optimizer_ = torch.optim.Adam(model.table.parameters(), lr=self.lr)
@@ -346,26 +345,6 @@ class Recommender(BaseEstimator):
                 )
             user_emb = torch.cat([user_emb, extra])
         return user_emb, item_emb
-
-    @contextmanager
-    def _restored_on_failure(self) -> Iterator[None]:
-        backup = copy.deepcopy(self.__dict__)
-        try:
-            yield
-        except BaseException:
-            self.__dict__.clear()
-            self.__dict__.update(backup)
-            raise
-
-
-class _Live:
-    """Charges what ``items()`` returns now (the adjacency is replaced block by block)."""
-
-    def __init__(self, items: Any) -> None:
-        self.items = items
-
-    def memory_items(self) -> dict[str, Any]:
-        return self.items()
 
 
 def _graph(data: Any, n_users: int, n_items: int) -> sp.csr_matrix:

@@ -2,26 +2,23 @@
 
 from __future__ import annotations
 
-import copy
 import numbers
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
-from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from continual.accountant import MemoryAccountant
+from continual.estimator import FittedStateMixin, int_seed
 from tpp.data import EventArrays, as_event_arrays, make_batch
 from tpp.metrics import evaluate, log_likelihood_per_event, predict_next
 
 __all__ = ["TPPEstimator"]
 
 
-class TPPEstimator(BaseEstimator):
+class TPPEstimator(FittedStateMixin, BaseEstimator):
     """Base class of :class:`tpp.NeuralTPP` and :class:`tpp.PromptTPP`.
 
     Inputs are event sequences: an ``EventSequences`` container from ``streams`` (anything with
@@ -146,7 +143,7 @@ class TPPEstimator(BaseEstimator):
         return data
 
     def _initialize(self, data: EventArrays) -> None:
-        self.seed_ = _seed(self.random_state)
+        self.seed_ = int_seed(self.random_state)
         self.n_types_ = data.dim_process
         gaps = np.diff(data.times)
         inside = np.ones(gaps.size, dtype=bool)
@@ -161,23 +158,3 @@ class TPPEstimator(BaseEstimator):
         self.optimizer_ = torch.optim.Adam(self.model_.parameters(), lr=self.lr)
         self.n_windows_ = 0
         self._track()
-
-    def _forget(self) -> None:
-        for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("__")]:
-            delattr(self, name)
-
-    @contextmanager
-    def _restored_on_failure(self) -> Iterator[None]:
-        backup = copy.deepcopy(self.__dict__)
-        try:
-            yield
-        except BaseException:
-            self.__dict__.clear()
-            self.__dict__.update(backup)
-            raise
-
-
-def _seed(random_state: Any) -> int:
-    if isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool):
-        return int(random_state)
-    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
