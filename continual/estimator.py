@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import SimpleNamespace
@@ -61,7 +62,7 @@ def int_seed(random_state: Any) -> int:
     return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
 
 
-class ContinualClassifier(FittedStateMixin, ClassifierMixin, BaseEstimator):
+class ContinualClassifier(FittedStateMixin, ClassifierMixin, BaseEstimator, ABC):
     """Base class: one ``partial_fit`` call is one experience of a stream.
 
     Subclasses define ``__init__`` with their hyperparameters (stored
@@ -116,11 +117,13 @@ class ContinualClassifier(FittedStateMixin, ClassifierMixin, BaseEstimator):
     (array([0, 1]), 48)
     """
 
+    @abstractmethod
     def _make_model(self, n_features: int, n_classes: int) -> nn.Module:
-        raise NotImplementedError  # pragma: no cover - abstract
+        """The network for ``n_features`` inputs and ``n_classes`` logits."""
 
+    @abstractmethod
     def _make_plugins(self, seed: int) -> list[Plugin]:
-        raise NotImplementedError  # pragma: no cover - abstract
+        """The strategy's plugins, seeded with ``seed``."""
 
     # ----------------------------------------------------------------- fitting
     def fit(self, X: Any, y: Any) -> ContinualClassifier:

@@ -8,6 +8,7 @@ non-negative ID: IDs outside a mapper's known vocabulary go to hashed fallback r
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any
 
 import numpy as np
@@ -18,15 +19,15 @@ __all__ = ["DoubleHash", "FrequencyHash", "Full", "IdMapper", "ModuloHash", "rem
 _PRIME = 2_147_483_647  # 2**31 - 1, the modulus of the universal hashes
 
 
-class IdMapper:
+class IdMapper(ABC):
     """Interface: ``n_rows``, ``n_columns`` and ``rows(ids)`` of shape (n, n_columns)."""
 
     n_rows: int
     n_columns: int = 1
 
+    @abstractmethod
     def rows(self, ids: Any) -> np.ndarray:
         """Row indices (int64) of shape (len(ids), n_columns)."""
-        raise NotImplementedError  # pragma: no cover - abstract
 
     def memory_items(self) -> dict[str, Any]:
         """The stored arrays of the map."""

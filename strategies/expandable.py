@@ -17,6 +17,7 @@ so the learner's arg-max accuracy and cross-entropy work with global labels unch
 from __future__ import annotations
 
 import copy
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any
 
@@ -372,7 +373,7 @@ def fit_store_to_budget(
     store.shrink(room)
 
 
-class GrowingStrategy(Replay):
+class GrowingStrategy(Replay, ABC):
     """The plugin steps MEMO and DER share; subclasses only say how a backbone is split.
 
     ``before_experience`` turns the learner's backbone into an :class:`ExpandableNet` (first
@@ -409,9 +410,9 @@ class GrowingStrategy(Replay):
         self.weight_alignment = weight_alignment
         super().__init__(policy="herding", replay_batch_size=replay_batch_size, seed=seed)
 
+    @abstractmethod
     def expand(self, model: nn.Module) -> ExpandableNet:
         """Build the growing network from the learner's backbone (subclasses define it)."""
-        raise NotImplementedError  # pragma: no cover - abstract
 
     def before_experience(self, learner: Learner) -> None:
         if not isinstance(learner.model, ExpandableNet):
