@@ -12,7 +12,7 @@ from torch import nn
 
 from continual.accountant import MemoryAccountant
 from continual.evaluation import ScoreMatrix
-from continual.measure import Live, Reservation, nbytes
+from continual.measure import Live, Reservation
 from continual.plugin import Plugin
 from continual.progress import progress
 
@@ -244,7 +244,7 @@ class Learner:
         A fresh optimizer holds nothing until its first step, so the budget is
         checked against what training will allocate, not against an empty state.
         """
-        held = nbytes(self.optimizer) if self.optimizer is not None else 0
+        held = _state_nbytes(self.optimizer) if self.optimizer is not None else 0
         return [self.optimizer, Reservation(max(0, self.optimizer_state_nbytes() - held))]
 
     def _check_before(self, index: int) -> None:
@@ -283,6 +283,16 @@ def _as_tensor(data: Any) -> torch.Tensor:
     if isinstance(data, torch.Tensor):
         return data
     return torch.from_numpy(np.require(np.asarray(data), requirements="W"))
+
+
+def _state_nbytes(optimizer: torch.optim.Optimizer) -> int:
+    """Bytes of the optimizer's state tensors (each owns its storage: no walk needed)."""
+    return sum(
+        t.numel() * t.element_size()
+        for state in optimizer.state.values()
+        for t in state.values()
+        if isinstance(t, torch.Tensor)
+    )
 
 
 def _plugin_item(plugin: Plugin, key: str) -> Any:
