@@ -38,6 +38,7 @@ from torch import nn
 
 from benchmarks.machine import machine_info
 from continual import Learner, MemoryAccountant, Plugin
+from continual.tables import align
 from strategies.finetune import Finetune
 from strategies.memo import MEMO
 from strategies.resnet import CifarResNet
@@ -217,11 +218,7 @@ def format_table(summary: dict[str, dict[str, float]]) -> str:
                 f"{s['experience_ratio_to_plain']:.3f}",
             ]
         )
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join(
-        "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths)))
-        for r in rows
-    )
+    return align(rows)
 
 
 if __name__ == "__main__":

@@ -43,6 +43,7 @@ from strategies.memact import (
     evaluate_policy,
     make_curator,
 )
+from strategies.memact.experiments import format_memact_table
 from streams.episodes import RecallDifficulty, recall_stream
 
 __all__ = ["main", "run"]
@@ -194,45 +195,6 @@ def _targets(rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def format_table(rows: list[dict[str, Any]]) -> str:
-    """An aligned table, one line per (method, K, budget)."""
-    header = [
-        "method",
-        "K",
-        "budget",
-        "strict",
-        "partial",
-        "overflow",
-        "bytes/step",
-        "tokens/step",
-        "edits",
-        "train s",
-    ]
-    lines = [header]
-    for r in rows:
-        lines.append(
-            [
-                r["method"],
-                str(r["n_questions"]),
-                str(r["budget"]),
-                f"{r['success']:.3f}",
-                f"{r['partial']:.3f}",
-                f"{r['overflow']:.3f}",
-                f"{r['bytes_per_step']:.1f}",
-                f"{r['tokens_per_step']:.1f}",
-                f"{r['edits']:.2f}",
-                f"{r['train_seconds']:.1f}",
-            ]
-        )
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    return "\n".join(
-        "  ".join(
-            c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths))
-        )
-        for line in lines
-    )
-
-
 def _parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny smoke run")
@@ -263,7 +225,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         result["total_seconds"] = time.perf_counter() - start
     finally:
         torch.set_num_threads(before)
-    print(format_table(result["rows"]))
+    print(format_memact_table(result["rows"]))
     print(json.dumps(result["targets"], indent=1))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")

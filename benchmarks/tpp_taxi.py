@@ -38,6 +38,7 @@ import numpy as np
 import torch
 
 from benchmarks.machine import machine_info
+from continual.tables import align
 from streams.easytpp import load_easytpp
 from streams.hawkes import random_hawkes
 from tpp import NHP, PoissonTPP, as_event_arrays, evaluate
@@ -168,8 +169,7 @@ def format_table(result: dict[str, Any]) -> str:
                 f"{m['train_seconds']:.1f}",
             ]
         )
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in rows]
+    lines = align(rows).splitlines()
     lines += [
         f"parameters {result['parameters']:,}; throughput {result['events_per_second']:,.0f} "
         f"scored events/s (anchor {ANCHOR['events_per_second']:,}), "

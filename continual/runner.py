@@ -27,6 +27,7 @@ from continual.budget import parse_budget
 from continual.figures import plot_accuracy_vs_memory, plot_ledger
 from continual.learner import Learner
 from continual.progress import progress
+from continual.tables import align
 from continual.tensorboard import TensorBoardLogger
 
 __all__ = ["format_table", "main", "run_classification", "run_experiment"]
@@ -146,14 +147,7 @@ def format_table(runs: list[dict[str, Any]]) -> str:
                 f"{ledger['total']:,}",
             ]
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    lines = [
-        "  ".join(
-            cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths))
-        )
-        for row in rows
-    ]
-    return "\n".join(lines)
+    return align(rows)
 
 
 @hydra.main(config_path="conf", config_name="config", version_base=None)

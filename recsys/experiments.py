@@ -24,6 +24,7 @@ from omegaconf import DictConfig
 from continual.accountant import MemoryAccountant
 from continual.figures import plot_accuracy_vs_memory
 from continual.progress import progress
+from continual.tables import align
 from recsys.dsl import DynamicSparsity, SparseTable
 from recsys.graphhash import DoubleGraphHash, GraphHash, cluster_bipartite
 from recsys.mappers import DoubleHash, FrequencyHash, Full, IdMapper, ModuloHash
@@ -267,11 +268,7 @@ def format_records(records: list[dict[str, Any]]) -> str:
                 f"{r['eval_s']:.2f}",
             ]
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    return "\n".join(
-        "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths)))
-        for row in rows
-    )
+    return align(rows)
 
 
 def compare(

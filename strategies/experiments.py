@@ -24,6 +24,7 @@ from continual.figures import plot_accuracy_vs_memory
 from continual.learner import Learner
 from continual.measure import nbytes
 from continual.progress import progress
+from continual.tables import align
 from strategies.backbones import DigitsConvNet
 from strategies.der import DER
 from strategies.expandable import ExpandableNet
@@ -194,10 +195,10 @@ def format_aligned_table(
 ) -> str:
     """Three aligned tables: budget points; mean scores and ledger per method and budget; AUCs."""
     lines = ["budget points (DER at each width + fixed exemplars):"]
-    lines += _align(
+    lines += align(
         [["width", "bytes", "MB"]]
         + [[str(p["width"]), f"{p['budget']:,}", f"{p['budget'] / 1e6:.4f}"] for p in points]
-    )
+    ).splitlines()
     header = [
         "strategy", "budget", "avg inc acc", "last acc", "forgetting",
         "model", "(heads)", "optimizer", "exemplars", "other", "total", "seconds",
@@ -210,7 +211,7 @@ def format_aligned_table(
             ]
             rows.append(_row(strategy, point["budget"], group))
     lines += ["", "per method and budget (mean over seeds; bytes of the last seed):"]
-    lines += _align(rows)
+    lines += align(rows).splitlines()
     auc_rows = [["strategy", "AUC-A", "+-", "AUC-L", "+-", "seconds"]]
     for strategy, auc in aucs.items():
         auc_rows.append(
@@ -224,7 +225,7 @@ def format_aligned_table(
             ]
         )
     lines += ["", "AUC over budgets (trapezoid rule, memory in MB, accuracy as a fraction):"]
-    lines += _align(auc_rows)
+    lines += align(auc_rows).splitlines()
     return "\n".join(lines)
 
 
@@ -250,12 +251,4 @@ def _row(strategy: str, budget: int, group: list[dict[str, Any]]) -> list[str]:
         f"{other:,}",
         f"{group[-1]['ledger']['total']:,}",
         f"{sum(r['seconds'] for r in group):.1f}",
-    ]
-
-
-def _align(rows: list[list[str]]) -> list[str]:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return [
-        "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths)))
-        for row in rows
     ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+from abc import ABC, abstractmethod
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,7 @@ from tpp.metrics import evaluate, log_likelihood_per_event, predict_next
 __all__ = ["TPPEstimator"]
 
 
-class TPPEstimator(FittedStateMixin, BaseEstimator):
+class TPPEstimator(FittedStateMixin, BaseEstimator, ABC):
     """Base class of :class:`tpp.NeuralTPP` and :class:`tpp.PromptTPP`.
 
     Inputs are event sequences: an ``EventSequences`` container from ``streams`` (anything with
@@ -37,14 +38,17 @@ class TPPEstimator(FittedStateMixin, BaseEstimator):
     """
 
     # ----------------------------------------------------------- to implement
+    @abstractmethod
     def _make_model(self, n_types: int) -> torch.nn.Module:
-        raise NotImplementedError  # pragma: no cover - abstract
+        """The network for ``n_types`` event types."""
 
+    @abstractmethod
     def _track(self) -> None:
-        raise NotImplementedError  # pragma: no cover - abstract
+        """Register the fitted components with ``accountant_``."""
 
+    @abstractmethod
     def _learn(self, data: EventArrays, rng: np.random.Generator) -> None:
-        raise NotImplementedError  # pragma: no cover - abstract
+        """Train on one window of sequences."""
 
     # ------------------------------------------------------------------ fitting
     def fit(self, sequences: Any) -> TPPEstimator:

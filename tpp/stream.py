@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 from continual.evaluation import ScoreMatrix
 from continual.figures import plot_ledger
 from continual.progress import progress
+from continual.tables import align
 from tpp.estimator import TPPEstimator
 
 __all__ = ["format_stream_table", "plot_scores", "run_stream", "run_tpp_stream"]
@@ -151,11 +152,7 @@ def format_stream_table(results: Mapping[str, Any]) -> str:
                 f"{result['ledger']['total']:,}",
             ]
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    return "\n".join(
-        "  ".join(c.rjust(w) if k else c.ljust(w) for k, (c, w) in enumerate(zip(row, widths)))
-        for row in rows
-    )
+    return align(rows)
 
 
 def run_tpp_stream(cfg: Any, out_dir: Path) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from continual.budget import parse_budget
 from continual.figures import plot_accuracy_vs_memory
 from continual.progress import progress
+from continual.tables import align
 from strategies.memact.curators import make_curator
 from strategies.memact.estimator import MemoryAsAction
 from strategies.memact.evaluation import evaluate_policy
@@ -113,8 +114,4 @@ def format_memact_table(records: list[dict[str, Any]]) -> str:
                 f"{r['train_seconds']:.1f}",
             ]
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    return "\n".join(
-        "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
-        for row in rows
-    )
+    return align(rows)
