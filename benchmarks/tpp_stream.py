@@ -1,9 +1,11 @@
 """The streaming protocol of PromptTPP: every method on a drifting stream under one byte budget.
 
 Datasets: ``synthetic`` (the drifting Hawkes stream, 8 regimes, K=5; the exact log-likelihood
-under the true parameters is the oracle) and ``stackoverflow`` (``--data``, 8 calendar windows
-of 3 months from 2012-01-01, times in days). Settings come from the Hydra experiments
-``tpp_stream_synthetic`` and ``tpp_stream_so`` (``continual/conf/experiment``); ``--epochs``
+under the true parameters is the oracle), ``stackoverflow`` (8 calendar windows of 3 months
+from 2012-01-01, times in days) and ``taobao`` (8 windows of 10.25 hours, times in hours), the
+real ones read from ``--data``. Settings come from the Hydra experiments
+``tpp_stream_synthetic``, ``tpp_stream_so`` and ``tpp_stream_taobao``
+(``continual/conf/experiment``); ``--epochs``
 and ``--quick`` shrink them. For every method: the matrices R[i][j] of log-likelihood per event,
 type accuracy and RMSE, their summaries (final average, forgetting, forward score), the ledger
 and the wall time.
@@ -14,8 +16,10 @@ integral from the first to the last event by the midpoint rule (``n_points`` per
 Run (from the repository root)::
 
     .venv/bin/python -m benchmarks.tpp_stream                       # synthetic
-    .venv/bin/python -m benchmarks.tpp_stream --datasets synthetic stackoverflow
+    .venv/bin/python -m benchmarks.tpp_stream --datasets stackoverflow taobao --epochs 2
     .venv/bin/python -m benchmarks.tpp_stream --quick               # CI smoke run
+    .venv/bin/python -m benchmarks.tpp_stream --seed 1 --out seed1.json
+    .venv/bin/python -m benchmarks.tpp_stream --merge seed0.json seed1.json --out merged.json
 
 It prints one aligned table per dataset and writes JSON (default
 ``benchmarks/results/tpp_stream.json``); ``--figures DIR`` also writes the score plots.
@@ -32,25 +36,53 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from hydra import compose, initialize_config_module
 from hydra.utils import instantiate
 
 from benchmarks.machine import machine_info
-from tpp.stream import METRICS, format_stream_table, plot_scores, run_stream
+from continual.tables import align
+from tpp.stream import (
+    METRICS,
+    format_stream_table,
+    method_factories,
+    peak_bytes,
+    plot_scores,
+    run_stream,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
-DEFAULT_DATA = ROOT.parent / "shared" / "data" / "tpp" / "stackoverflow" / "events.json"
-EXPERIMENTS = {"synthetic": "tpp_stream_synthetic", "stackoverflow": "tpp_stream_so"}
-QUICK = [
-    "experiment.stream.n_regimes=2",
-    "experiment.stream.horizon=100.0",
-    "experiment.stream.n_sequences=10",
-    "experiment.train.epochs=1",
-    "experiment.train.n_points=2",
-    "experiment.n_draws=1",
-]
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "tpp"
+EXPERIMENTS = {
+    "synthetic": "tpp_stream_synthetic",
+    "stackoverflow": "tpp_stream_so",
+    "taobao": "tpp_stream_taobao",
+}
+
+
+def _source_override(dataset: str, root: Path) -> list[str]:
+    """The Hydra override pointing a real data set's experiment at ``root``."""
+    key = "experiment.stream.sequences.source"
+    if dataset == "stackoverflow":
+        return [f"{key}={root / 'stackoverflow' / 'events.json'}"]
+    if dataset == "taobao":
+        files = ",".join(str(root / "taobao" / f"{name}.json") for name in ("train", "dev", "test"))
+        return [f"{key}=[{files}]"]
+    return []
+
+
+QUICK = ["experiment.train.epochs=1", "experiment.train.n_points=2", "experiment.n_draws=1"]
+QUICK_STREAM = {  # a shorter stream
+    "synthetic": [
+        "experiment.stream.n_regimes=2",
+        "experiment.stream.horizon=100.0",
+        "experiment.stream.n_sequences=10",
+    ],
+    "stackoverflow": ["experiment.stream.n_windows=2"],
+    "taobao": ["experiment.stream.n_windows=2"],
+}
 
 
 def bench_dataset(
@@ -65,10 +97,9 @@ def bench_dataset(
 ) -> dict[str, Any]:
     """Run every method of the dataset's experiment and return its results."""
     overrides = [f"experiment={EXPERIMENTS[dataset]}", f"seed={seed}"]
-    if dataset == "stackoverflow":
-        overrides.append(f"experiment.stream.sequences.source={data}")
+    overrides += _source_override(dataset, data)
     if quick:
-        overrides += QUICK
+        overrides += QUICK + QUICK_STREAM[dataset]
     if epochs is not None:
         overrides.append(f"experiment.train.epochs={epochs}")
     with initialize_config_module("continual.conf", version_base=None):
@@ -76,11 +107,7 @@ def bench_dataset(
     stream = instantiate(cfg.experiment.stream)
     budget = cfg.experiment.budget
     train = dict(cfg.experiment.train)
-    methods = {
-        name: (lambda spec=spec: instantiate(spec, **train, budget=budget, random_state=seed))
-        for name, spec in cfg.experiment.methods.items()
-        if only is None or name in only
-    }
+    methods = method_factories(cfg.experiment.methods, train, budget=budget, seed=seed, only=only)
     start = time.perf_counter()
     results = run_stream(stream, methods, n_draws=cfg.experiment.n_draws)
     oracle = [exp.metadata.get("oracle") for exp in stream]
@@ -107,11 +134,79 @@ def bench_dataset(
     }
 
 
+COLUMNS = {  # table column -> (metric, summary key)
+    "LL final": ("log_likelihood", "final_average"),
+    "LL forget": ("log_likelihood", "forgetting"),
+    "LL fwd": ("log_likelihood", "forward"),
+    "acc final": ("accuracy", "final_average"),
+    "RMSE final": ("rmse", "final_average"),
+}
+
+
+def merge_seeds(documents: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Per data set and method: every summary column and the bytes, one value per seed run."""
+    merged: dict[str, Any] = {}
+    for document in documents:
+        for dataset, result in document["datasets"].items():
+            for method, run in result["methods"].items():
+                entry = merged.setdefault(dataset, {}).setdefault(
+                    method, {column: [] for column in [*COLUMNS, "bytes", "peak"]}
+                )
+                for column, (metric, key) in COLUMNS.items():
+                    entry[column].append(run["summary"][metric][key])
+                entry["bytes"].append(run["ledger"]["total"])
+                entry["peak"].append(peak_bytes(run))
+    return merged
+
+
+def format_merged_table(methods: dict[str, Any]) -> str:
+    """Mean ± standard deviation over seeds (n seeds in the last column)."""
+
+    def cell(values: list[float]) -> str:
+        values = np.array([np.nan if v is None else v for v in values], dtype=float)
+        form = "{:,.0f}" if abs(values.mean()) >= 1_000 else "{:.3f}"  # RMSE in seconds
+        spread = " ± " + form.format(values.std(ddof=1)) if len(values) > 1 else ""
+        return form.format(values.mean()) + spread
+
+    rows = [["method", *COLUMNS, "bytes final", "bytes peak", "seeds"]]
+    for method, entry in methods.items():
+        rows.append(
+            [
+                method,
+                *(cell(entry[column]) for column in COLUMNS),
+                f"{int(max(entry['bytes'])):,}",
+                f"{int(max(entry['peak'])):,}",
+                str(len(entry["bytes"])),
+            ]
+        )
+    return align(rows)
+
+
+def _merge_main(paths: Sequence[Path], out: Path) -> dict[str, Any]:
+    documents = [json.loads(Path(path).read_text()) for path in paths]
+    merged = merge_seeds(documents)
+    for dataset, methods in merged.items():
+        print(f"== {dataset}: mean ± sd over seed runs (bytes: the largest over seeds)")
+        print(format_merged_table(methods))
+    document = {
+        "benchmark": "tpp_stream",
+        "merged": [str(path) for path in paths],
+        "commands": [d["command"] for d in documents],
+        "datasets": merged,
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(document, indent=2))
+    return document
+
+
 def _parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--datasets", nargs="+", default=["synthetic"], choices=list(EXPERIMENTS))
     parser.add_argument(
-        "--data", type=Path, default=DEFAULT_DATA, help="StackOverflow events.json (EasyTPP layout)"
+        "--data",
+        type=Path,
+        default=DEFAULT_DATA,
+        help="folder holding stackoverflow/events.json and taobao/{train,dev,test}.json",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, default=None, help="epochs per window")
@@ -119,6 +214,13 @@ def _parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--methods", nargs="+", default=None, help="a subset of the methods")
     parser.add_argument("--figures", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/tpp_stream.json")
+    parser.add_argument(
+        "--merge",
+        nargs="+",
+        type=Path,
+        default=None,
+        help="instead of running: summarize these result files (one per seed) over seeds",
+    )
     return parser.parse_args(argv)
 
 
@@ -126,6 +228,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Run the benchmark, print the tables and write the JSON document."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = _parse_args(argv)
+    if args.merge:
+        return _merge_main(args.merge, args.out)
     torch.set_num_threads(1)
     document = {
         "benchmark": "tpp_stream",

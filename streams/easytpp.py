@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,13 @@ _FIELDS = ("time_since_start", "time_since_last_event", "type_event", "dim_proce
 
 
 def _rows(source: Any) -> list[Mapping[str, Any]]:
+    if (
+        isinstance(source, Sequence)
+        and not isinstance(source, str)
+        and len(source)
+        and isinstance(source[0], (str, Path))
+    ):
+        return [row for part in source for row in _rows(part)]  # several files, in order
     if isinstance(source, (str, Path)):
         path = Path(source)
         if not path.is_file():
@@ -53,7 +60,9 @@ def load_easytpp(source: Any, *, atol: float = 1e-6) -> EventSequences:
     Parameters
     ----------
     source
-        A path to a JSON file holding a list of such dicts, or the list itself.
+        A path to a JSON file holding a list of such dicts, a list of such paths (their
+        sequences are concatenated in order, e.g. a train, dev and test split), or the list
+        of dicts itself.
     atol
         Tolerance of the gap check, relative to ``max(1, |time|)``.
 

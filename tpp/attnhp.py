@@ -24,19 +24,23 @@ class AttNHP(nn.Module):
     """The attentive neural Hawkes process, optionally with a prompt pool per layer (PromptTPP).
 
     Event tokens are ``tanh(type embedding) ⊕ time embedding``; a state token at query time
-    ``t`` is ``0 ⊕ time embedding(t)``. In every layer and head, event rows attend causally to
-    events (``j <= i``), and state rows after position ``i`` attend to events ``0..i`` and to
-    themselves; with prompts, the selected prompt tokens are prepended to the keys and values
-    and their columns are always visible (the mask is padded, never shifted over events). The
-    intensity is ``softplus(linear(state token of the last layer))``. Every position, sample
-    and head is computed in one batched tensor operation.
+    ``t`` is ``0 ⊕ time embedding(t)``. With the defaults (``d_model=32``, ``d_time=16``, 2
+    layers of 2 heads) the attention weights have 18,816 parameters, as EasyTPP's AttNHP. In
+    every layer and head, event rows attend causally to events (``j <= i``), and state rows
+    after position ``i`` attend to events ``0..i`` and to themselves; with prompts, the
+    retrieved prompt tokens are prepended to the keys and values and their columns are always
+    visible (the mask is padded, never shifted over events). The intensity is
+    ``softplus(linear(state token of the last layer))``. Every position, sample and head is
+    computed in one batched tensor operation.
 
     Parameters
     ----------
     n_types
         Number of event types ``K``.
     d_model
-        Token size; half type embedding, half time embedding.
+        Size of the type embedding (EasyTPP's hidden size).
+    d_time
+        Size of the sinusoidal time embedding; a token has ``d_model + d_time`` entries.
     n_layers, n_heads
         Attention layers and heads per layer.
     prompts
@@ -48,7 +52,7 @@ class AttNHP(nn.Module):
     >>> from tpp.data import EventArrays, make_batch
     >>> import numpy as np
     >>> _ = torch.manual_seed(0)
-    >>> model = AttNHP(n_types=3, d_model=16, prompts={"n_prompts": 4, "top_n": 2})
+    >>> model = AttNHP(n_types=3, d_model=16, d_time=8, prompts={"n_prompts": 4, "top_n": 2})
     >>> data = EventArrays(np.array([0.0, 0.5, 1.5]), np.array([1, 2, 0]), np.array([0, 3]), 3)
     >>> intensity, matching = model(make_batch(data, [0]), torch.rand(1, 2, 5))
     >>> intensity.shape, bool(intensity.min() > 0), -2.0 <= float(matching.detach()) <= 2.0
@@ -64,27 +68,32 @@ class AttNHP(nn.Module):
         self,
         n_types: int,
         d_model: int = 32,
+        d_time: int = 16,
         *,
         n_layers: int = 2,
         n_heads: int = 2,
         prompts: dict | None = None,
     ) -> None:
         super().__init__()
-        if d_model % (2 * n_heads):
-            raise ValueError(f"d_model must be a multiple of 2 * n_heads, got {d_model}")
-        self.n_types, self.d_model, self.n_heads = n_types, d_model, n_heads
-        self.d_type = d_model // 2
-        self.embedding = nn.Embedding(n_types + 1, self.d_type, padding_idx=n_types)
-        self.query = nn.ModuleList(nn.Linear(d_model, d_model) for _ in range(n_layers))
-        self.key = nn.ModuleList(nn.Linear(d_model, d_model) for _ in range(n_layers))
-        self.value = nn.ModuleList(nn.Linear(d_model, d_model) for _ in range(n_layers))
-        self.output = nn.ModuleList(nn.Linear(d_model, d_model) for _ in range(n_layers))
-        self.head = IntensityHead(d_model, n_types)
+        if d_time < 2 or d_time % 2:
+            raise ValueError(f"d_time must be an even number >= 2, got {d_time}")
+        if (d_model + d_time) % n_heads:
+            raise ValueError(
+                f"d_model + d_time must be a multiple of n_heads={n_heads}, got {d_model + d_time}"
+            )
+        self.n_types, self.n_heads = n_types, n_heads
+        self.d_type, self.d_time = d_model, d_time
+        self.d_token = d_token = d_model + d_time
+        self.embedding = nn.Embedding(n_types + 1, d_model, padding_idx=n_types)
+        self.query = nn.ModuleList(nn.Linear(d_token, d_token) for _ in range(n_layers))
+        self.key = nn.ModuleList(nn.Linear(d_token, d_token) for _ in range(n_layers))
+        self.value = nn.ModuleList(nn.Linear(d_token, d_token) for _ in range(n_layers))
+        self.output = nn.ModuleList(nn.Linear(d_token, d_token) for _ in range(n_layers))
+        self.head = IntensityHead(d_token, n_types)
         self.prompt_pools = None
         if prompts is not None:
             self.prompt_pools = nn.ModuleList(
-                PromptPool(d_model, self.d_type, n_heads=n_heads, **prompts)
-                for _ in range(n_layers)
+                PromptPool(d_token, d_model, n_heads=n_heads, **prompts) for _ in range(n_layers)
             )
 
     def _heads(self, x: torch.Tensor) -> torch.Tensor:
@@ -101,20 +110,20 @@ class AttNHP(nn.Module):
         L = batch.types.shape[1]
         P = offsets.shape[1]
         events = torch.cat(
-            [torch.tanh(self.embedding(batch.types)), time_embedding(batch.times, self.d_type)], -1
+            [torch.tanh(self.embedding(batch.types)), time_embedding(batch.times, self.d_time)], -1
         )
         query_times = batch.times[:, :P, None] + offsets
         states = torch.cat(
             [
                 torch.zeros(*query_times.shape, self.d_type),
-                time_embedding(query_times, self.d_model - self.d_type),
+                time_embedding(query_times, self.d_time),
             ],
             dim=-1,
         )
         causal = torch.ones(L, L, dtype=torch.bool).tril() & batch.mask[:, None, None, :]
         count = torch.arange(1, L + 1, dtype=torch.float32)
         mean_gap = batch.gaps.cumsum(1) / (count - 1).clamp_min(1.0)  # gaps 1..i, no padding
-        gap_embedding = time_embedding(mean_gap, self.d_model - self.d_type)
+        gap_embedding = time_embedding(mean_gap, self.d_time)
         matching = torch.zeros(())
         for layer in range(len(self.query)):
             prompt = None
@@ -126,23 +135,53 @@ class AttNHP(nn.Module):
         return self.head(states), matching / max(1, len(self.query))
 
     def _prompt_context(self, layer, events, count, gap_embedding):
+        """Projected prompt tokens of every pool, their time part, and the retrieved indices."""
         pool = self.prompt_pools[layer]
         running_mean = events.cumsum(dim=1) / count[:, None]  # causal query: events 0..i
-        selected, score = pool.select(running_mean)
-        weight_k = self.key[layer].weight.view(self.n_heads, -1, self.d_model)
-        weight_v = self.value[layer].weight.view(self.n_heads, -1, self.d_model)
-        bias_k = self.key[layer].bias.view(self.n_heads, 1, -1)
-        bias_v = self.value[layer].bias.view(self.n_heads, 1, -1)
-        flat_k = pool.key_prompts.flatten(1, 2)  # (H, M*Lp, d_type)
-        flat_v = pool.value_prompts.flatten(1, 2)
-        keys = torch.einsum("hmt,hdt->hmd", flat_k, weight_k[..., : self.d_type]) + bias_k
-        values = torch.einsum("hmt,hdt->hmd", flat_v, weight_v[..., : self.d_type]) + bias_v
-        time_k = torch.einsum("blt,hdt->bhld", gap_embedding, weight_k[..., self.d_type :])
-        time_v = torch.einsum("blt,hdt->bhld", gap_embedding, weight_v[..., self.d_type :])
-        return (keys, values, time_k, time_v, pool.tokens(selected)), score
+        key_index, value_index, score = pool.select(running_mean)
+        weight_k = self.key[layer].weight.view(self.n_heads, -1, self.d_token)
+        weight_v = self.value[layer].weight.view(self.n_heads, -1, self.d_token)
+        bias_k = self.key[layer].bias.view(self.n_heads, 1, 1, -1)
+        bias_v = self.value[layer].bias.view(self.n_heads, 1, 1, -1)
+        type_k, time_k = weight_k.split([self.d_type, self.d_time], -1)
+        type_v, time_v = weight_v.split([self.d_type, self.d_time], -1)
+        keys = torch.einsum("hmlt,hdt->hmld", pool.key_prompts, type_k) + bias_k
+        values = torch.einsum("hmlt,hdt->hmld", pool.value_prompts, type_v) + bias_v
+        gap_k = torch.einsum("blt,hdt->bhld", gap_embedding, time_k)
+        gap_v = torch.einsum("blt,hdt->bhld", gap_embedding, time_v)
+        return (keys, values, gap_k, gap_v, key_index, value_index), score
+
+    @staticmethod
+    def _by_position(x: torch.Tensor, n_positions: int, position_axes: tuple) -> torch.Tensor:
+        """(B, H, L, ...) -> (B, H, n_positions, *position_axes, ...) for broadcasting."""
+        x = x[:, :, :n_positions]
+        return x.reshape(*x.shape[:3], *position_axes, *x.shape[3:])
+
+    def _prompt_scores(self, q, prompt, position_axes):
+        """Attention scores of each row against its retrieved key-pool tokens, (..., N * Lp)."""
+        keys, _, gap_k, _, key_index, _ = prompt
+        everything = torch.einsum("bh...d,hmld->bh...ml", q, keys)  # all M x Lp tokens
+        index = self._by_position(key_index, q.shape[2], position_axes)[..., None]
+        index = index.expand(*everything.shape[:-2], index.shape[-2], everything.shape[-1])
+        scores = everything.gather(-2, index).flatten(-2)
+        gap = self._by_position(gap_k, q.shape[2], position_axes)
+        return scores + (q * gap).sum(-1, keepdim=True)
+
+    def _prompt_values(self, weights, prompt, position_axes):
+        """Weighted sum of the retrieved value-pool tokens; rank r pairs with key rank r."""
+        _, values, _, gap_v, _, value_index = prompt
+        n_prompts, length = values.shape[1], values.shape[2]
+        paired = weights.unflatten(-1, (-1, length))  # (..., N, Lp)
+        index = self._by_position(value_index, weights.shape[2], position_axes)[..., None]
+        spread = paired.new_zeros(*paired.shape[:-2], n_prompts, length)
+        spread = spread.scatter(-2, index.expand_as(paired), paired)
+        out = torch.einsum("bh...ml,hmld->bh...d", spread, values)
+        gap = self._by_position(gap_v, weights.shape[2], position_axes)
+        return out + weights.sum(-1, keepdim=True) * gap
 
     def _attend(self, q, k_events, v_events, visible, prompt, self_kv, position_axes):
-        """Softmax attention over [prompt tokens; events; self] for rows grouped by position."""
+        """Softmax attention over [retrieved prompt tokens; events; self] for rows grouped by
+        position; the prompt columns are always visible (the event mask is padded, not shifted)."""
         scale = 1.0 / math.sqrt(q.shape[-1])
         blocks = [torch.einsum("bh...d,bhjd->bh...j", q, k_events) * scale]
         masks = [visible]
@@ -150,26 +189,16 @@ class AttNHP(nn.Module):
             blocks.append((q * self_kv[0]).sum(-1, keepdim=True) * scale)
             masks.append(torch.ones_like(blocks[-1], dtype=torch.bool))
         if prompt is not None:
-            keys, values, time_k, time_v, tokens = prompt
-            time_k, time_v = (
-                t.reshape(*t.shape[:3], *position_axes, t.shape[-1])
-                for t in (time_k[:, :, : q.shape[2]], time_v[:, :, : q.shape[2]])
-            )
-            prompt_scores = torch.einsum("bh...d,hmd->bh...m", q, keys)
-            prompt_scores = prompt_scores + (q * time_k).sum(-1, keepdim=True)
-            blocks.insert(0, prompt_scores * scale)
-            tokens = tokens[:, None, : q.shape[2]]
-            masks.insert(0, tokens.reshape(*tokens.shape[:3], *position_axes, tokens.shape[-1]))
+            blocks.insert(0, self._prompt_scores(q, prompt, position_axes) * scale)
+            masks.insert(0, torch.ones_like(blocks[0], dtype=torch.bool))
         sizes = [b.shape[-1] for b in blocks]
         scores = torch.cat(blocks, -1)
         mask = torch.cat([m.expand(*b.shape) for m, b in zip(masks, blocks)], -1)
         weights = torch.softmax(scores.masked_fill(~mask, -1e9), dim=-1).split(sizes, -1)
+        out = 0.0
         if prompt is not None:
-            out = torch.einsum("bh...m,hmd->bh...d", weights[0], values)
-            out = out + weights[0].sum(-1, keepdim=True) * time_v
+            out = self._prompt_values(weights[0], prompt, position_axes)
             weights = weights[1:]
-        else:
-            out = 0.0
         out = out + torch.einsum("bh...j,bhjd->bh...d", weights[0], v_events)
         if self_kv is not None:
             out = out + weights[1] * self_kv[1]

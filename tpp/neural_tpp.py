@@ -39,7 +39,10 @@ class NeuralTPP(TPPEstimator):
     model
         ``"nhp"`` (continuous-time LSTM) or ``"attnhp"``.
     hidden_size
-        NHP state size, or AttNHP token size.
+        NHP state size, or AttNHP type-embedding size.
+    time_size
+        AttNHP time-embedding size (ignored by NHP); an AttNHP token has
+        ``hidden_size + time_size`` entries.
     n_layers, n_heads
         AttNHP layers and heads (ignored by NHP).
     strategy
@@ -80,6 +83,7 @@ class NeuralTPP(TPPEstimator):
         self,
         model: str = "nhp",
         hidden_size: int = 32,
+        time_size: int = 16,
         *,
         n_layers: int = 2,
         n_heads: int = 2,
@@ -98,6 +102,7 @@ class NeuralTPP(TPPEstimator):
     ) -> None:
         self.model = model
         self.hidden_size = hidden_size
+        self.time_size = time_size
         self.n_layers = n_layers
         self.n_heads = n_heads
         self.strategy = strategy
@@ -119,7 +124,13 @@ class NeuralTPP(TPPEstimator):
         if self.model == "nhp":
             return NHP(n_types, self.hidden_size)
         if self.model == "attnhp":
-            return AttNHP(n_types, self.hidden_size, n_layers=self.n_layers, n_heads=self.n_heads)
+            return AttNHP(
+                n_types,
+                self.hidden_size,
+                self.time_size,
+                n_layers=self.n_layers,
+                n_heads=self.n_heads,
+            )
         raise ValueError(f"model must be 'nhp' or 'attnhp', got {self.model!r}")
 
     def _track(self) -> None:

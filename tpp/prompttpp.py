@@ -28,13 +28,15 @@ class PromptTPP(TPPEstimator):
     first window only and later windows train the prompts alone.
 
     Stored and charged: ``prompts`` (all pools: keys, K and V prompts, float32), ``backbone``
-    (the other parameters, float32) and ``optimizer`` (Adam moments of both). No events are
+    (the other parameters, float32) and ``optimizer`` (Adam moments of what learns: both, or
+    the prompts alone once ``train_backbone="first"`` has frozen the backbone). No events are
     kept. A pool that alone exceeds the budget raises ValueError when fitting starts.
 
     Parameters
     ----------
-    d_model, n_layers, n_heads
-        AttNHP token size, layers and heads.
+    d_model, d_time, n_layers, n_heads
+        AttNHP type-embedding size, time-embedding size, layers and heads; a token has
+        ``d_model + d_time`` entries. The defaults are the reference's (32, 16, 2, 2).
     n_prompts, prompt_length, top_n
         Pool size ``M``, tokens per prompt ``Lp`` and prompts retrieved ``N``.
     match_weight
@@ -53,10 +55,12 @@ class PromptTPP(TPPEstimator):
     >>> rows = [{"dim_process": 2, "time_since_start": list(np.arange(8.0) + i),
     ...          "time_since_last_event": [0.0] + [1.0] * 7, "type_event": [0, 1] * 4}
     ...         for i in range(6)]
-    >>> est = PromptTPP(d_model=8, n_prompts=4, prompt_length=2, top_n=2, epochs=2,
+    >>> est = PromptTPP(d_model=8, d_time=4, n_prompts=4, prompt_length=2, top_n=2, epochs=2,
     ...                 budget="100 KB", random_state=0).fit(rows)
-    >>> est.accountant_.accounts, est.accountant_.ledger().accounts["prompts"]
-    (['prompts', 'backbone', 'optimizer'], 1280)
+    >>> est.accountant_.accounts  # per layer: 2 pools x 2 heads x 4 x (12 + 2 x 8) floats
+    ['prompts', 'backbone', 'optimizer']
+    >>> est.accountant_.ledger().accounts["prompts"] == 4 * 2 * (2 * 2 * 4 * (12 + 2 * 8))
+    True
     >>> times, types = est.predict(rows[:2])
     >>> times.shape, bool(np.all(times >= 7.0))
     ((2,), True)
@@ -71,6 +75,7 @@ class PromptTPP(TPPEstimator):
     def __init__(
         self,
         d_model: int = 32,
+        d_time: int = 16,
         *,
         n_layers: int = 2,
         n_heads: int = 2,
@@ -92,6 +97,7 @@ class PromptTPP(TPPEstimator):
         verbose: int = 0,
     ) -> None:
         self.d_model = d_model
+        self.d_time = d_time
         self.n_layers = n_layers
         self.n_heads = n_heads
         self.n_prompts = n_prompts
@@ -122,7 +128,12 @@ class PromptTPP(TPPEstimator):
             "top_n": self.top_n,
         }
         model = AttNHP(
-            n_types, self.d_model, n_layers=self.n_layers, n_heads=self.n_heads, prompts=prompts
+            n_types,
+            self.d_model,
+            self.d_time,
+            n_layers=self.n_layers,
+            n_heads=self.n_heads,
+            prompts=prompts,
         )
         budget = parse_budget(self.budget)
         pool_bytes = nbytes(model.prompt_pools)
@@ -141,7 +152,10 @@ class PromptTPP(TPPEstimator):
     def _learn(self, data: EventArrays, rng: np.random.Generator) -> None:
         frozen = self.train_backbone == "first" and self.n_windows_ > 0
         for name, parameter in self.model_.named_parameters():
-            parameter.requires_grad_(not frozen or name.startswith("prompt_pools"))
+            learns = not frozen or name.startswith("prompt_pools")
+            parameter.requires_grad_(learns)
+            if not learns:  # a frozen backbone keeps no Adam moments
+                self.optimizer_.state.pop(parameter, None)
         train_epochs(
             self.model_,
             self.optimizer_,

@@ -18,7 +18,14 @@ from continual.progress import progress
 from continual.tables import align
 from tpp.estimator import TPPEstimator
 
-__all__ = ["format_stream_table", "plot_scores", "run_stream", "run_tpp_stream"]
+__all__ = [
+    "format_stream_table",
+    "method_factories",
+    "peak_bytes",
+    "plot_scores",
+    "run_stream",
+    "run_tpp_stream",
+]
 
 METRICS = ("log_likelihood", "accuracy", "rmse")
 
@@ -106,7 +113,7 @@ def plot_scores(
     ``oracle`` (the true-parameter log-likelihood of each window) is drawn as a dashed line of
     its running mean.
     """
-    figure = Figure(figsize=(6.0, 4.0), layout="constrained")
+    figure = Figure(figsize=(7.5, 4.0), layout="constrained")
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
     for name, result in results.items():
@@ -118,14 +125,26 @@ def plot_scores(
         axes.plot(np.arange(1, len(oracle) + 1), running, "k--", label="oracle")
     axes.set_xlabel("windows learned")
     axes.set_ylabel(f"{metric} (mean over seen windows)")
-    axes.legend(fontsize="small")
+    figure.legend(loc="outside right upper", fontsize="small")
     if path is not None:
         figure.savefig(path)
     return figure
 
 
+def peak_bytes(result: Mapping[str, Any]) -> int:
+    """The largest ledger total after any window of one method's :func:`run_stream` result.
+
+    Examples
+    --------
+    >>> peak_bytes({"timeline": [[0, {"model": 10, "optimizer": 20}], [1, {"model": 10}]]})
+    30
+    """
+    return max(sum(accounts.values()) for _, accounts in result["timeline"])
+
+
 def format_stream_table(results: Mapping[str, Any]) -> str:
-    """An aligned table: final average, forgetting and forward score per metric, and bytes."""
+    """An aligned table: final average, forgetting and forward score per metric, and the bytes
+    of the final ledger and of the largest one after any window."""
     header = [
         "method",
         "LL final",
@@ -134,7 +153,8 @@ def format_stream_table(results: Mapping[str, Any]) -> str:
         "acc final",
         "acc forget",
         "RMSE final",
-        "bytes",
+        "bytes final",
+        "bytes peak",
     ]
     rows = [header]
     for name, result in results.items():
@@ -150,9 +170,34 @@ def format_stream_table(results: Mapping[str, Any]) -> str:
                 f"{s['accuracy']['forgetting']:.3f}",
                 f"{s['rmse']['final_average']:.3f}",
                 f"{result['ledger']['total']:,}",
+                f"{peak_bytes(result):,}",
             ]
         )
     return align(rows)
+
+
+def method_factories(
+    specs: Mapping[str, Any],
+    train: Mapping[str, Any],
+    *,
+    budget: int | str | None,
+    seed: int,
+    only: Any = None,
+) -> dict[str, Callable[[], TPPEstimator]]:
+    """One factory per method spec (Hydra ``_target_`` dicts) with the shared settings.
+
+    Every method gets ``train``, ``budget`` and ``random_state=seed``; a spec that names its own
+    ``budget`` keeps it (e.g. a replay run with a smaller buffer). ``only`` keeps a subset.
+    """
+    factories = {}
+    for name, spec in specs.items():
+        if only is not None and name not in only:
+            continue
+        shared = {**train, "random_state": seed}
+        if "budget" not in spec:
+            shared["budget"] = budget
+        factories[name] = lambda spec=spec, shared=shared: instantiate(spec, **shared)
+    return factories
 
 
 def run_tpp_stream(cfg: Any, out_dir: Path) -> dict[str, Any]:
@@ -160,18 +205,15 @@ def run_tpp_stream(cfg: Any, out_dir: Path) -> dict[str, Any]:
 
     Instantiates ``cfg.experiment.stream`` and every entry of ``cfg.experiment.methods`` with the
     settings of ``cfg.experiment.train``, the run's ``budget`` (the experiment's ``budget`` when
-    the top-level one is null) and ``seed``, runs :func:`run_stream`, and writes one figure per
-    metric (``scores_<metric>.png``, with the oracle on synthetic data) and one ledger figure per
-    method (``ledger_<method>.png``).
+    the top-level one is null; a method's own budget wins) and ``seed``, runs
+    :func:`run_stream`, and writes one figure per metric (``scores_<metric>.png``, with the
+    oracle on synthetic data) and one ledger figure per method (``ledger_<method>.png``).
     """
     out_dir = Path(out_dir)
     stream = instantiate(cfg.experiment.stream)
     budget = cfg.budget if cfg.budget is not None else cfg.experiment.get("budget")
     train = dict(cfg.experiment.get("train") or {})
-    methods = {
-        name: (lambda spec=spec: instantiate(spec, **train, budget=budget, random_state=cfg.seed))
-        for name, spec in cfg.experiment.methods.items()
-    }
+    methods = method_factories(cfg.experiment.methods, train, budget=budget, seed=cfg.seed)
     results = run_stream(
         stream, methods, n_draws=cfg.experiment.get("n_draws", 4), verbose=cfg.verbose
     )

@@ -2,7 +2,7 @@ import json
 
 import numpy as np
 
-from benchmarks.tpp_stream import main
+from benchmarks.tpp_stream import main, merge_seeds
 
 
 def test_quick_synthetic_run_writes_matrices_ledgers_and_oracle(tmp_path):
@@ -17,7 +17,10 @@ def test_quick_synthetic_run_writes_matrices_ledgers_and_oracle(tmp_path):
         "finetune",
         "ewc",
         "replay",
+        "replay_small",
+        "replay_tiny",
         "prompttpp",
+        "prompttpp_async",
     }
     for result in synthetic["methods"].values():
         matrix = np.array(result["matrices"]["log_likelihood"], dtype=float)
@@ -25,3 +28,19 @@ def test_quick_synthetic_run_writes_matrices_ledgers_and_oracle(tmp_path):
         assert result["ledger"]["total"] <= result["ledger"]["budget"]
     assert "prompts" in synthetic["methods"]["prompttpp"]["ledger"]["accounts"]
     assert (tmp_path / "tpp_stream_synthetic_log_likelihood.png").exists()
+    assert synthetic["methods"]["replay_small"]["ledger"]["budget"] == 300_000  # its own budget
+
+
+def test_merging_seed_runs_keeps_one_value_per_run():
+    def document(value):
+        summary = {
+            m: {"final_average": value, "forgetting": 0.0, "forward": None}
+            for m in ("log_likelihood", "accuracy", "rmse")
+        }
+        run = {"summary": summary, "ledger": {"total": 10}, "timeline": [[0, {"a": 12}]]}
+        return {"datasets": {"synthetic": {"methods": {"finetune": run}}}}
+
+    merged = merge_seeds([document(-1.0), document(-2.0)])
+    entry = merged["synthetic"]["finetune"]
+    assert entry["LL final"] == [-1.0, -2.0] and entry["LL fwd"] == [None, None]
+    assert entry["bytes"] == [10, 10] and entry["peak"] == [12, 12]

@@ -39,6 +39,15 @@ def test_reads_a_list_and_a_json_file(tmp_path):
         assert seqs.dim_process == 3
 
 
+def test_several_files_are_concatenated_in_order(tmp_path):
+    first, second = tmp_path / "train.json", tmp_path / "test.json"
+    first.write_text(json.dumps(rows()[:1]))
+    second.write_text(json.dumps(rows()[1:]))
+    both = load_easytpp([first, str(second)])
+    assert both.offsets.tolist() == [0, 3, 5]
+    assert both.times.tolist() == [0.0, 0.5, 2.0, 1.0, 4.0]
+
+
 def test_disagreeing_gaps_are_recomputed_with_one_warning():
     data = rows()
     data[0]["time_since_last_event"] = [0.0, 0.7, 1.0]

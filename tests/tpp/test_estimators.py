@@ -69,12 +69,14 @@ def test_learning_improves_on_an_untrained_model(stream):
 
 
 def test_sklearn_conventions(stream):
-    est = PromptTPP(d_model=8, n_prompts=4, prompt_length=2, top_n=2, **SMALL)
+    est = PromptTPP(d_model=8, d_time=8, n_prompts=4, prompt_length=2, top_n=2, **SMALL)
     assert clone(est).get_params() == est.get_params()
     est.fit(stream[0].train)
     assert est.n_windows_ == 1 and est.accountant_.accounts == ["prompts", "backbone", "optimizer"]
     assert not hasattr(clone(est), "model_")
-    a = PromptTPP(d_model=8, n_prompts=4, prompt_length=2, top_n=2, **SMALL).fit(stream[0].train)
+    a = PromptTPP(d_model=8, d_time=8, n_prompts=4, prompt_length=2, top_n=2, **SMALL).fit(
+        stream[0].train
+    )
     assert a.score(stream[0].test) == est.score(stream[0].test)  # seeded
 
 
@@ -90,7 +92,9 @@ def test_predict_returns_next_times_after_each_sequence(stream):
 
 
 def test_prompttpp_score_excludes_the_matching_term(stream):
-    est = PromptTPP(d_model=8, n_prompts=4, prompt_length=2, top_n=2, **SMALL).fit(stream[0].train)
+    est = PromptTPP(d_model=8, d_time=8, n_prompts=4, prompt_length=2, top_n=2, **SMALL).fit(
+        stream[0].train
+    )
     score = est.score(stream[0].test)
     est.set_params(match_weight=100.0)  # the weight enters training only
     assert est.score(stream[0].test) == score
@@ -99,6 +103,7 @@ def test_prompttpp_score_excludes_the_matching_term(stream):
 def test_frozen_backbone_trains_prompts_only(stream):
     est = PromptTPP(
         d_model=8,
+        d_time=8,
         n_prompts=4,
         prompt_length=2,
         top_n=2,
@@ -117,6 +122,9 @@ def test_frozen_backbone_trains_prompts_only(stream):
     after = dict(est.model_.named_parameters())
     assert all(torch.equal(v, after[n]) for n, v in backbone.items())
     assert not torch.equal(prompts, est.model_.prompt_pools[0].value_prompts)
+    # the frozen backbone's Adam moments are freed and no longer charged
+    pool = est.accountant_.ledger().accounts["prompts"]
+    assert est.accountant_.ledger().accounts["optimizer"] == 2 * pool + 4 * 3 * est.n_layers
 
 
 def test_failed_partial_fit_leaves_the_estimator_unchanged(stream):

@@ -47,12 +47,15 @@ def test_prompt_query_is_prefix_causal():
     model = MODELS["prompttpp"]()
     data = sequences()
     batch = make_batch(data, [0])
-    events = torch.randn(1, 12, 16)
-    selected, _ = model.prompt_pools[0].select(events.cumsum(1) / torch.arange(1, 13)[:, None])
+    events = torch.randn(1, 12, model.d_token)
+    count = torch.arange(1, 13)[:, None]
+    *before, _ = model.prompt_pools[0].select(events.cumsum(1) / count)
     changed = events.clone()
     changed[0, 8:] += 5.0
-    selected2, _ = model.prompt_pools[0].select(changed.cumsum(1) / torch.arange(1, 13)[:, None])
-    assert torch.equal(selected[0, :8], selected2[0, :8])
+    *after, _ = model.prompt_pools[0].select(changed.cumsum(1) / count)
+    for index, index_changed in zip(before, after):  # key pool, value pool: (B, H, L, N)
+        assert torch.equal(index[:, :, :8], index_changed[:, :, :8])
+        assert not torch.equal(index, index_changed)
     assert batch.mask.all()
 
 
@@ -82,5 +85,12 @@ def test_intensities_are_positive_and_decay_toward_a_target():
 def test_prompt_pool_size_with_reference_defaults():
     model = AttNHP(5, 32, prompts={})
     pool = sum(p.numel() for p in model.prompt_pools.parameters())
-    # 2 layers x (10 keys x 32 + 2 pools x 2 heads x 10 prompts x 5 tokens x 16)
-    assert pool == 2 * (10 * 32 + 2 * 2 * 10 * 5 * 16)
+    # per layer and head, a K and a V pool: 10 keys of 32 + 16 and 10 prompts of 5 tokens of 32
+    assert pool == 2 * 2 * 2 * (10 * 48 + 10 * 5 * 32) == 16_640  # the specification's count
+
+
+def test_attnhp_attention_parameters_match_easytpp():
+    model = AttNHP(5, 32, 16)
+    attention = sum(p.numel() for n, p in model.named_parameters() if n.split(".")[0] != "head")
+    # EasyTPP: per layer and head, q/k/v Linear(48, 32); ours: per layer q/k/v/o Linear(48, 48)
+    assert attention - model.embedding.weight.numel() == 2 * 2 * 3 * (48 * 32 + 32) == 18_816

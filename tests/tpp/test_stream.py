@@ -3,6 +3,7 @@ import json
 import numpy as np
 import pytest
 from hydra import compose, initialize_config_module
+from hydra.utils import instantiate
 
 from continual.runner import run_experiment
 from streams.hawkes import hawkes_drift_stream
@@ -16,7 +17,7 @@ def test_run_stream_fills_the_protocol_matrices():
     methods = {
         "finetune": lambda: NeuralTPP(hidden_size=8, budget="40 KB", **SMALL),
         "prompttpp": lambda: PromptTPP(
-            d_model=8, n_prompts=4, prompt_length=2, top_n=2, budget="40 KB", **SMALL
+            d_model=8, d_time=8, n_prompts=4, prompt_length=2, top_n=2, budget="40 KB", **SMALL
         ),
     }
     results = run_stream(stream, methods, n_draws=1)
@@ -32,7 +33,7 @@ def test_run_stream_fills_the_protocol_matrices():
         assert len(result["timeline"]) == 3
 
 
-@pytest.mark.parametrize("name", ["tpp_stream_synthetic", "tpp_stream_so"])
+@pytest.mark.parametrize("name", ["tpp_stream_synthetic", "tpp_stream_so", "tpp_stream_taobao"])
 def test_hydra_experiments_compose(name):
     with initialize_config_module("continual.conf", version_base=None):
         cfg = compose("config", overrides=[f"experiment={name}"])
@@ -41,6 +42,41 @@ def test_hydra_experiments_compose(name):
     assert {"pretrain", "retrain", "finetune", "ewc", "replay", "prompttpp"} <= set(
         cfg.experiment.methods
     )
+
+
+def calendar_rows(start, width, n_sequences=12, n_events=48, n_types=3):
+    """EasyTPP rows whose events spread evenly over 8 windows of the given clock."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for _ in range(n_sequences):
+        times = np.sort(rng.uniform(start, start + 8 * width, n_events))
+        gaps = np.diff(times, prepend=times[0])
+        rows.append(
+            {
+                "dim_process": n_types,
+                "time_since_start": times.tolist(),
+                "time_since_last_event": gaps.tolist(),
+                "type_event": rng.integers(0, n_types, n_events).tolist(),
+            }
+        )
+    return rows
+
+
+@pytest.mark.parametrize("name", ["tpp_stream_so", "tpp_stream_taobao"])
+def test_real_data_experiments_build_their_streams(name, tmp_path):
+    with initialize_config_module("continual.conf", version_base=None):
+        stream_cfg = compose("config", overrides=[f"experiment={name}"]).experiment.stream
+    path = tmp_path / "events.json"
+    path.write_text(json.dumps(calendar_rows(stream_cfg.start, stream_cfg.width)))
+    source = str(path) if name == "tpp_stream_so" else f"[{path},{path}]"  # Taobao: a file list
+    with initialize_config_module("continual.conf", version_base=None):
+        cfg = compose(
+            "config",
+            overrides=[f"experiment={name}", f"experiment.stream.sequences.source={source}"],
+        )
+    stream = instantiate(cfg.experiment.stream)
+    assert len(stream) == 8
+    assert all(len(exp.train) >= 3 and len(exp.test) >= 1 for exp in stream)
 
 
 def test_synthetic_experiment_runs_end_to_end(tmp_path):
@@ -60,7 +96,11 @@ def test_synthetic_experiment_runs_end_to_end(tmp_path):
         "~experiment.methods.retrain",
         "~experiment.methods.ewc",
         "~experiment.methods.replay",
+        "~experiment.methods.replay_small",
+        "~experiment.methods.replay_tiny",
+        "~experiment.methods.prompttpp_async",
         "+experiment.methods.prompttpp.d_model=8",
+        "+experiment.methods.prompttpp.d_time=8",
         "+experiment.methods.prompttpp.n_prompts=2",
         "+experiment.methods.prompttpp.top_n=1",
     ]
