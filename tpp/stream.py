@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -182,7 +182,7 @@ def method_factories(
     *,
     budget: int | str | None,
     seed: int,
-    only: Any = None,
+    only: Collection[str] | None = None,
 ) -> dict[str, Callable[[], TPPEstimator]]:
     """One factory per method spec (Hydra ``_target_`` dicts) with the shared settings.
 
