@@ -44,12 +44,12 @@ from hydra.utils import instantiate
 from benchmarks.machine import machine_info
 from continual.tables import align
 from tpp.stream import (
-    METRICS,
     format_stream_table,
     method_factories,
     peak_bytes,
-    plot_scores,
     run_stream,
+    save_score_figures,
+    stream_oracle,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -110,17 +110,9 @@ def bench_dataset(
     methods = method_factories(cfg.experiment.methods, train, budget=budget, seed=seed, only=only)
     start = time.perf_counter()
     results = run_stream(stream, methods, n_draws=cfg.experiment.n_draws)
-    oracle = [exp.metadata.get("oracle") for exp in stream]
-    oracle = None if any(o is None for o in oracle) else [float(o) for o in oracle]
+    oracle = stream_oracle(stream)
     if figures is not None:
-        figures.mkdir(parents=True, exist_ok=True)
-        for metric in METRICS:
-            plot_scores(
-                results,
-                metric,
-                oracle=oracle if metric == "log_likelihood" else None,
-                path=figures / f"tpp_stream_{dataset}_{metric}.png",
-            ).clear()
+        save_score_figures(results, oracle, figures, prefix=f"tpp_stream_{dataset}_")
     return {
         "budget": budget,
         "train": train,

@@ -25,6 +25,8 @@ __all__ = [
     "plot_scores",
     "run_stream",
     "run_tpp_stream",
+    "save_score_figures",
+    "stream_oracle",
 ]
 
 METRICS = ("log_likelihood", "accuracy", "rmse")
@@ -131,6 +133,29 @@ def plot_scores(
     return figure
 
 
+def stream_oracle(stream: Any) -> list[float] | None:
+    """Each window's true-parameter log-likelihood (``metadata["oracle"]``), or None when a
+    window has none (real data)."""
+    oracle = [exp.metadata.get("oracle") for exp in stream]
+    return None if any(o is None for o in oracle) else [float(o) for o in oracle]
+
+
+def save_score_figures(
+    results: Mapping[str, Any], oracle: list[float] | None, directory: Path, *, prefix: str
+) -> None:
+    """Write :func:`plot_scores` of every metric to ``directory/<prefix><metric>.png``; the
+    oracle is drawn on the log-likelihood figure."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    for metric in METRICS:
+        plot_scores(
+            results,
+            metric,
+            oracle=oracle if metric == "log_likelihood" else None,
+            path=directory / f"{prefix}{metric}.png",
+        ).clear()
+
+
 def peak_bytes(result: Mapping[str, Any]) -> int:
     """The largest ledger total after any window of one method's :func:`run_stream` result.
 
@@ -217,15 +242,8 @@ def run_tpp_stream(cfg: Any, out_dir: Path) -> dict[str, Any]:
     results = run_stream(
         stream, methods, n_draws=cfg.experiment.get("n_draws", 4), verbose=cfg.verbose
     )
-    oracle = [exp.metadata.get("oracle") for exp in stream]
-    oracle = None if any(o is None for o in oracle) else [float(o) for o in oracle]
-    for metric in METRICS:
-        plot_scores(
-            results,
-            metric,
-            oracle=oracle if metric == "log_likelihood" else None,
-            path=out_dir / f"scores_{metric}.png",
-        ).clear()
+    oracle = stream_oracle(stream)
+    save_score_figures(results, oracle, out_dir, prefix="scores_")
     for name, result in results.items():
         plot_ledger(
             result["timeline"],
