@@ -38,7 +38,7 @@ from torch import nn
 
 from benchmarks.machine import machine_info
 from continual import Learner, MemoryAccountant, Plugin
-from continual.tables import align
+from continual.tables import format_table
 from strategies.finetune import Finetune
 from strategies.memo import MEMO
 from strategies.resnet import CifarResNet
@@ -218,7 +218,7 @@ def format_table(summary: dict[str, dict[str, float]]) -> str:
                 f"{s['experience_ratio_to_plain']:.3f}",
             ]
         )
-    return align(rows)
+    return format_table(rows[0], rows[1:])
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ import scipy.sparse as sp
 import torch
 
 from benchmarks.machine import machine_info
-from continual.tables import align
+from continual.tables import format_table
 from recsys.metrics import evaluate
 from streams.communities import planted_communities
 from streams.recsys_loaders import load_lightgcn
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for name in ("fast", "plain_numpy"):
         r = result[name]
         rows.append((name, f"{r['median_s']:.2f}", f"{r['recall']:.5f}", f"{r['ndcg']:.5f}"))
-    print(align(rows))
+    print(format_table(rows[0], rows[1:]))
     print(f"{dataset}: speedup {result['speedup']:.1f}x, same metrics: {same}")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2))

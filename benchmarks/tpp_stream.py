@@ -42,7 +42,7 @@ from hydra import compose, initialize_config_module
 from hydra.utils import instantiate
 
 from benchmarks.machine import machine_info
-from continual.tables import align
+from continual.tables import format_table
 from tpp.stream import (
     format_stream_table,
     method_factories,
@@ -171,7 +171,7 @@ def format_merged_table(methods: dict[str, Any]) -> str:
                 str(len(entry["bytes"])),
             ]
         )
-    return align(rows)
+    return format_table(rows[0], rows[1:])
 
 
 def _merge_main(paths: Sequence[Path], out: Path) -> dict[str, Any]:

@@ -40,7 +40,7 @@ import numpy as np
 import torch
 
 from benchmarks.machine import machine_info
-from continual.tables import align
+from continual.tables import format_table
 from streams.easytpp import load_easytpp
 from streams.hawkes import random_hawkes
 from tpp import NHP, PoissonTPP, as_event_arrays, evaluate
@@ -173,7 +173,7 @@ def format_table(result: dict[str, Any]) -> str:
                 f"{m['train_seconds']:.1f}",
             ]
         )
-    lines = align(rows).splitlines()
+    lines = format_table(rows[0], rows[1:]).splitlines()
     lines += [
         f"Adam lr {result.get('lr', '-')}, batch {result.get('batch_size', '-')}",
         f"parameters {result['parameters']:,}; throughput {result['events_per_second']:,.0f} "

@@ -5,21 +5,28 @@ measures payload bytes, deduplicating tensors and arrays that share memory;
 :class:`MemoryAccountant` charges every tracked component against a budget and
 raises :class:`BudgetExceededError` with the ledger when it does not fit.
 :class:`Learner` drives a model and its :class:`Plugin` strategies over a
-stream and fills a :class:`ScoreMatrix`.
+stream and fills a :class:`ScoreMatrix`. :class:`BudgetedEstimator` is the
+scikit-learn base of every estimator (transactional ``partial_fit``, seeding,
+accounting), :func:`save` and :func:`load` write and read its checkpoints, and
+:func:`evaluate_stream` is the evaluation protocol of every domain.
 """
 
 from continual.accountant import BudgetExceededError, Ledger, MemoryAccountant, Snapshot
 from continual.bitmask import BitMask
 from continual.budget import format_bytes, parse_budget
+from continual.checkpoint import load, save
+from continual.estimator import BudgetedEstimator
 from continual.evaluation import ScoreMatrix, auc_a, auc_l, auc_over_budgets
 from continual.exemplars import ExemplarStore
 from continual.learner import Learner
 from continual.measure import nbytes
 from continual.plugin import Plugin
+from continual.protocol import evaluate_stream
 
 __all__ = [
     "BitMask",
     "BudgetExceededError",
+    "BudgetedEstimator",
     "ExemplarStore",
     "Learner",
     "Ledger",
@@ -30,7 +37,10 @@ __all__ = [
     "auc_a",
     "auc_l",
     "auc_over_budgets",
+    "evaluate_stream",
     "format_bytes",
+    "load",
     "nbytes",
     "parse_budget",
+    "save",
 ]

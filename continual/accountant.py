@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import math
+import numbers
 import sys
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
 from continual.budget import format_bytes, parse_budget
 from continual.measure import Blocks, collect_blocks
+from continual.tables import format_table
 
 __all__ = ["BudgetExceededError", "Ledger", "MemoryAccountant", "Snapshot"]
 
@@ -26,6 +29,12 @@ class Ledger:
         Account name to bytes, in registration order.
     budget
         The budget in bytes, or None when only measuring.
+    transient
+        Bytes held only while a call runs and then freed (the rollback backup of a
+        ``partial_fit``): not stored, so not charged to the budget, but part of the peak.
+    peak
+        The largest ``total + transient`` the accountant has measured so far (at least
+        ``total + transient``).
 
     Examples
     --------
@@ -39,10 +48,22 @@ class Ledger:
     exemplars    400  20.0%
     total      1,000  50.0%
     budget     2,000
+    >>> print(Ledger({"model": 600}, budget=2000, transient=600))
+    account    bytes  share
+    model        600  30.0%
+    total        600  30.0%
+    transient    600  30.0%
+    peak       1,200  60.0%
+    budget     2,000
     """
 
     accounts: dict[str, int]
     budget: int | None = None
+    transient: int = 0
+    peak: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "peak", max(self.peak, self.total + self.transient))
 
     @property
     def total(self) -> int:
@@ -67,29 +88,30 @@ class Ledger:
         return self
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready view: accounts, total, budget and headroom in bytes."""
+        """JSON-ready view: accounts, total, budget, headroom, transient and peak, in bytes."""
         headroom = None if self.budget is None else self.headroom
         return {
             "accounts": dict(self.accounts),
             "total": self.total,
             "budget": self.budget,
             "headroom": headroom,
+            "transient": self.transient,
+            "peak": self.peak,
         }
 
     def __str__(self) -> str:
-        rows = [(name, nbytes) for name, nbytes in self.accounts.items()]
-        rows.append(("total", self.total))
-        width = max(len("account"), *(len(name) for name, _ in rows), len("budget"))
-        digits = max(len("bytes"), *(len(f"{n:,}") for _, n in rows), len(f"{self.budget or 0:,}"))
-        lines = [f"{'account':<{width}}  {'bytes':>{digits}}" + ("   share" if self.budget else "")]
-        for name, nbytes in rows:
-            line = f"{name:<{width}}  {nbytes:>{digits},}"
-            if self.budget:
-                line += f"  {nbytes / self.budget:>6.1%}"
-            lines.append(line)
+        rows: list[tuple[str, int]] = [*self.accounts.items(), ("total", self.total)]
+        if self.transient:
+            rows.append(("transient", self.transient))
+        if self.peak > self.total:
+            rows.append(("peak", self.peak))
+        header = ["account", "bytes"] + (["share"] if self.budget else [])
+        cells = [
+            [name, size, *([size / self.budget] if self.budget else [])] for name, size in rows
+        ]
         if self.budget is not None:
-            lines.append(f"{'budget':<{width}}  {self.budget:>{digits},}")
-        return "\n".join(lines)
+            cells.append(["budget", self.budget])
+        return format_table(header, cells, formats={"share": ".1%"} if self.budget else None)
 
 
 @dataclass(frozen=True)
@@ -134,17 +156,32 @@ class MemoryAccountant:
     several accounts (a submodule tracked beside its model, a tensor and its
     views) is counted once, for the account registered first.
 
+    Bytes that exist only while a call runs (the rollback backup of a
+    ``partial_fit``) are reported as :attr:`transient`: they are not stored, so
+    the budget does not charge them, but every ledger shows them in its peak.
+
     Parameters
     ----------
     budget
         Bytes as an int, a string such as ``"23.5 MB"``, ``"4 MiB"`` or
         ``"200KB"`` (KB/MB/GB are powers of 10, KiB/MiB/GiB powers of 2), or
         None to measure only.
+    history_size
+        Snapshots kept in :attr:`history`; older ones are dropped, so that a
+        stream of any length costs the same per call. :attr:`peak` and
+        :attr:`n_snapshots` still cover every snapshot.
 
     Attributes
     ----------
-    history : list of Snapshot
-        Ledgers recorded by :meth:`snapshot`, for plots and TensorBoard.
+    history : collections.deque of Snapshot
+        The last ``history_size`` ledgers recorded by :meth:`snapshot`, for plots and
+        TensorBoard.
+    n_snapshots : int
+        Snapshots recorded since the accountant was made.
+    transient : int
+        Bytes held now only for the duration of a call (set by the estimator).
+    peak : int
+        The largest ``total + transient`` measured so far.
 
     Examples
     --------
@@ -169,11 +206,19 @@ class MemoryAccountant:
     """
 
     budget: int | str | None = None
-    history: list[Snapshot] = field(default_factory=list, init=False, repr=False)
+    history_size: int = 1024
+    history: deque[Snapshot] = field(init=False, repr=False)
+    n_snapshots: int = field(default=0, init=False, repr=False)
+    transient: int = field(default=0, init=False, repr=False)
+    peak: int = field(default=0, init=False, repr=False)
     _components: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.budget = parse_budget(self.budget)
+        size = self.history_size
+        if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 1:
+            raise ValueError(f"history_size must be a positive int, got {size!r}")
+        self.history = deque(maxlen=int(size))
 
     @property
     def accounts(self) -> list[str]:
@@ -203,6 +248,10 @@ class MemoryAccountant:
             raise ValueError(f"name {name!r} is not tracked; tracked accounts are {self.accounts}")
         return self._components.pop(name)
 
+    def untrack_all(self) -> None:
+        """Stop tracking every account (the history is kept)."""
+        self._components.clear()
+
     def ledger(self) -> Ledger:
         """Measure every component now and return the deduplicated :class:`Ledger`."""
         covered = Blocks()
@@ -213,7 +262,9 @@ class MemoryAccountant:
             size = covered.size()
             accounts[name] = size - covered_size
             covered_size = size
-        return Ledger(accounts, self.budget)
+        ledger = Ledger(accounts, self.budget, transient=self.transient, peak=self.peak)
+        self.peak = ledger.peak
+        return ledger
 
     def total(self) -> int:
         """Deduplicated bytes of all tracked components."""
@@ -257,8 +308,64 @@ class MemoryAccountant:
         """Return the ledger, or raise :class:`BudgetExceededError` if over budget."""
         return self.ledger().check(context)
 
+    def check_plan(self, planned: dict[str, int], context: str = "") -> Ledger:
+        """Raise :class:`BudgetExceededError` if the accounts would exceed the budget with
+        ``planned`` bytes (account name to the bytes it will hold) in place of what they
+        hold now.
+
+        Call it with the bytes a step is about to allocate, computed from shapes, so that a
+        budget that cannot be met fails before anything is allocated.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from continual import BudgetExceededError, MemoryAccountant
+        >>> accountant = MemoryAccountant(1000)
+        >>> _ = accountant.track("model", torch.zeros(100))
+        >>> accountant.check_plan({"table": 500}).total
+        900
+        >>> try:
+        ...     accountant.check_plan({"model": 800, "table": 500}, "growing")
+        ... except BudgetExceededError as error:
+        ...     print(str(error).splitlines()[0])
+        growing: memory budget exceeded by 300 bytes (1.30 kB used of 1.00 kB)
+        """
+        for name, size in planned.items():
+            if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 0:
+                raise ValueError(f"planned[{name!r}] must be a non-negative int, got {size!r}")
+        now = self.ledger().accounts
+        accounts = {**now, **{name: int(size) for name, size in planned.items()}}
+        return Ledger(accounts, self.budget).check(context)
+
     def snapshot(self, step: int | float) -> Ledger:
         """Record the ledger at ``step`` in :attr:`history` and return it."""
         ledger = self.ledger()
         self.history.append(Snapshot(step, ledger))
+        self.n_snapshots += 1
         return ledger
+
+    def truncate(self, n_snapshots: int) -> None:
+        """Forget the snapshots recorded after the first ``n_snapshots`` (a rollback)."""
+        while self.n_snapshots > n_snapshots and self.history:
+            self.history.pop()
+            self.n_snapshots -= 1
+        self.n_snapshots = min(self.n_snapshots, n_snapshots)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The history and peak as JSON-ready values (tracked components are not state)."""
+        return {
+            "n_snapshots": self.n_snapshots,
+            "peak": self.peak,
+            "history": [
+                [s.step, s.ledger.accounts, s.ledger.transient, s.ledger.peak] for s in self.history
+            ],
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned."""
+        self.history.clear()
+        for step, accounts, transient, peak in state["history"]:
+            ledger = Ledger(dict(accounts), self.budget, transient=transient, peak=peak)
+            self.history.append(Snapshot(step, ledger))
+        self.n_snapshots = int(state["n_snapshots"])
+        self.peak = int(state["peak"])

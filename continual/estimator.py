@@ -1,234 +1,452 @@
-"""The scikit-learn face of budgeted continual classifiers."""
+"""BudgetedEstimator: the one scikit-learn base of every estimator of the library.
+
+A domain's estimator says only what differs: how to read its input, how to build its model
+from the first data, how to learn one experience, how to score, and what its state is. The
+base does the rest, the same way for every domain:
+
+- the shared parameters ``budget``, ``random_state``, ``verbose``, ``device`` and
+  ``rollback``, checked at ``fit`` / ``partial_fit`` as scikit-learn does;
+- seeding: an int ``random_state`` gives identical results; None draws a fresh seed on the
+  first call and keeps it as ``seed_``; the global torch and numpy generators are neither
+  read nor changed;
+- the transaction: a ``partial_fit`` validates its input before it changes anything, and a
+  call that fails (bad input, a budget that cannot be met) leaves the estimator as it was,
+  from a backup of only what the call can change (:mod:`continual.rollback`);
+- accounting: ``accountant_`` charges everything the estimator keeps; the backup's bytes are
+  reported as transient, in the ledger's peak;
+- the state for checkpoints (:func:`continual.save`, :func:`continual.load`) and the
+  evaluation protocol (:meth:`BudgetedEstimator.evaluate`).
+"""
 
 from __future__ import annotations
 
-import copy
+import numbers
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.utils import check_random_state
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
-from torch import nn
+from sklearn.base import BaseEstimator
 
 from continual.accountant import MemoryAccountant
-from continual.learner import Learner
-from continual.plugin import Plugin
+from continual.budget import parse_budget
+from continual.evaluation import ScoreMatrix
+from continual.protocol import evaluate_stream
+from continual.rollback import ROLLBACK_MODES, Backup
 
-__all__ = ["ContinualClassifier", "FittedStateMixin", "int_seed"]
+__all__ = ["BudgetedEstimator", "draw_seed"]
 
-
-class FittedStateMixin:
-    """scikit-learn helpers shared by every estimator of this library.
-
-    :meth:`_forget` deletes the fitted attributes (those ending in ``_``) and
-    :meth:`_restored_on_failure` restores the whole estimator when the block it
-    guards raises, so that a failed ``fit`` or ``partial_fit`` loses nothing.
-    """
-
-    def _forget(self) -> None:
-        for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("__")]:
-            delattr(self, name)
-
-    @contextmanager
-    def _restored_on_failure(self) -> Iterator[None]:
-        backup = copy.deepcopy(self.__dict__)
-        try:
-            yield
-        except BaseException:
-            self.__dict__.clear()
-            self.__dict__.update(backup)
-            raise
+_FACT_TYPES = (type(None), bool, int, float, str, np.ndarray, np.generic)
 
 
-def int_seed(random_state: Any) -> int:
+def draw_seed(random_state: Any) -> int:
     """An int seed: ``random_state`` itself when it is an int, else one drawn from it.
+
+    ``None`` draws from fresh operating-system entropy, never from numpy's global generator.
 
     Examples
     --------
     >>> import numpy as np
-    >>> from continual.estimator import int_seed
-    >>> int_seed(7), int_seed(np.random.RandomState(0)) == int_seed(np.random.RandomState(0))
+    >>> from continual.estimator import draw_seed
+    >>> draw_seed(7), draw_seed(np.random.default_rng(0)) == draw_seed(np.random.default_rng(0))
     (7, True)
+    >>> state = np.random.get_state()[1].copy()
+    >>> 0 <= draw_seed(None) < 2**31 - 1, bool((np.random.get_state()[1] == state).all())
+    (True, True)
     """
-    if isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool):
+    if isinstance(random_state, (numbers.Integral)) and not isinstance(random_state, bool):
         return int(random_state)
-    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+    if random_state is None:
+        return int(np.random.default_rng().integers(2**31 - 1))
+    if isinstance(random_state, np.random.Generator):
+        return int(random_state.integers(2**31 - 1))
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(2**31 - 1))
+    raise ValueError(
+        f"random_state must be None, an int or a numpy Generator/RandomState, got {random_state!r}"
+    )
 
 
-class ContinualClassifier(FittedStateMixin, ClassifierMixin, BaseEstimator, ABC):
-    """Base class: one ``partial_fit`` call is one experience of a stream.
+class BudgetedEstimator(BaseEstimator, ABC):
+    """Base class of every budgeted estimator: one ``partial_fit`` call is one experience.
 
-    Subclasses define ``__init__`` with their hyperparameters (stored
-    unchanged) and implement :meth:`_make_model` and :meth:`_make_plugins`.
-    They must accept at least ``budget``, ``optimizer``, ``lr``, ``epochs``,
-    ``batch_size``, ``input_scale``, ``random_state`` and ``verbose``.
+    Every subclass takes ``budget``, ``random_state=None``, ``verbose=0``, ``device="cpu"``
+    and ``rollback="memory"`` as keyword parameters, stores every parameter unchanged in
+    ``__init__``, and implements:
 
-    The conventions follow :class:`sklearn.linear_model.SGDClassifier`:
-    ``classes`` is required on the first call to :meth:`partial_fit` and
-    declares every class the stream will ever show; :meth:`fit` forgets the
-    past and learns ``(X, y)`` as a single experience. Integer inputs (uint8
-    images) keep their dtype in stored exemplars; floating inputs are kept as
-    float32. Inputs are cast to float32 and multiplied by ``input_scale``
-    before they reach the model.
+    - :meth:`_validate_input` (read and check the input; change nothing);
+    - :meth:`_initialize` (optional: facts read from the first data, such as the classes);
+    - :meth:`_planned_bytes` (optional: bytes each account will hold after the call, from
+      shapes, so that a budget that cannot be met fails before anything is allocated);
+    - :meth:`_build` (build the model and components from the facts and ``seed_``, and track
+      them in ``accountant_``);
+    - :meth:`_learn` (learn one experience);
+    - :meth:`_state_dict` and :meth:`_load_state_dict` (the components' state);
+    - ``score`` and :meth:`scores`.
 
-    A call that fails (bad input, or a budget that cannot be met, which raises
-    :class:`~continual.accountant.BudgetExceededError`) leaves the estimator
-    exactly as it was before the call.
+    Fitted attributes that are plain data (numbers, strings, arrays) are *facts*: the base
+    saves and restores them itself. Everything else a subclass keeps must be rebuilt by
+    :meth:`_build` and restored by :meth:`_load_state_dict`.
+
+    Parameters
+    ----------
+    budget
+        Bytes as an int or a string such as ``"200 KB"``; None measures without a limit.
+    random_state
+        None (a fresh seed, kept as ``seed_``), an int, or a numpy generator to draw one from.
+    verbose
+        0 silences progress bars; 1 shows them (terminal and Jupyter).
+    device
+        Where the tensors live. Only ``"cpu"`` (and ``"auto"``, which resolves to the CPU)
+        is supported yet.
+    rollback
+        How a failed ``partial_fit`` is undone: ``"memory"`` (a CPU copy of what the call can
+        change), ``"disk"`` (the same copy in a temporary file) or ``"off"`` (no backup: a
+        failure after validation may leave the estimator half-updated).
 
     Attributes
     ----------
-    classes_ : ndarray
-        The declared classes.
-    n_features_in_ : int
-        Features seen on the first call.
     accountant_ : MemoryAccountant
-        The fitted accountant: ``print(clf.accountant_.ledger())``.
-    learner_ : Learner
-        The training loop, with ``model`` and ``plugins``.
-    n_experiences_ : int
-        Experiences learned so far.
+        Every stored byte, against ``budget``: ``print(est.accountant_.ledger())``.
+    seed_ : int
+        The seed in use.
+    n_partial_fits_ : int
+        Successful ``partial_fit`` calls since the last ``fit``.
+    losses_ : list of float
+        The mean training loss of each epoch (or update) of the last call, for the
+        training-loss curve; subclasses fill it in :meth:`_learn`.
 
     Examples
     --------
+    A running mean that stores one float64 and learns one array per call:
+
     >>> import numpy as np, torch
-    >>> from continual import Plugin
-    >>> from continual.estimator import ContinualClassifier
-    >>> class LinearClassifier(ContinualClassifier):
-    ...     def __init__(self, budget=None, *, optimizer="sgd", lr=0.1, epochs=5, batch_size=16,
-    ...                  input_scale=1.0, random_state=None, verbose=0):
-    ...         self.budget, self.optimizer, self.lr, self.epochs = budget, optimizer, lr, epochs
-    ...         self.batch_size, self.input_scale = batch_size, input_scale
-    ...         self.random_state, self.verbose = random_state, verbose
-    ...     def _make_model(self, n_features, n_classes):
-    ...         return torch.nn.Linear(n_features, n_classes)
-    ...     def _make_plugins(self, seed):
-    ...         return []
-    >>> X = np.array([[0.0, 1.0], [1.0, 0.0]] * 20)
-    >>> y = np.array([0, 1] * 20)
-    >>> clf = LinearClassifier(budget="1 KB", random_state=0).partial_fit(X, y, classes=[0, 1])
-    >>> clf.predict([[0.0, 1.0], [1.0, 0.0]]), clf.accountant_.total()
-    (array([0, 1]), 48)
+    >>> from continual import BudgetedEstimator
+    >>> class RunningMean(BudgetedEstimator):
+    ...     def __init__(self, budget=None, *, random_state=None, verbose=0, device="cpu",
+    ...                  rollback="memory"):
+    ...         self.budget, self.random_state, self.verbose = budget, random_state, verbose
+    ...         self.device, self.rollback = device, rollback
+    ...     def _validate_input(self, X, y=None, *, first, **params):
+    ...         X = np.asarray(X, dtype=float)
+    ...         if not np.isfinite(X).all():
+    ...             raise ValueError("X must be finite")
+    ...         return X
+    ...     def _build(self):
+    ...         self.total_ = self.accountant_.track("total", torch.zeros((), dtype=torch.float64))
+    ...         self.count_ = 0
+    ...     def _learn(self, X):
+    ...         self.total_ += X.sum()
+    ...         self.count_ += X.size
+    ...     def _state_dict(self):
+    ...         return {"total": self.total_}
+    ...     def _load_state_dict(self, state):
+    ...         self.total_.copy_(state["total"])
+    ...     def score(self, X, y=None):
+    ...         return float(self.total_) / self.count_
+    >>> est = RunningMean(budget=8).fit([1.0, 2.0]).partial_fit([6.0])
+    >>> est.score(None), est.n_partial_fits_, est.accountant_.total()
+    (3.0, 2, 8)
+    >>> try:
+    ...     est.partial_fit([np.nan])
+    ... except ValueError as error:
+    ...     print(error)
+    X must be finite
+    >>> est.score(None), est.n_partial_fits_
+    (3.0, 2)
     """
 
+    # ------------------------------------------------------------ to implement
     @abstractmethod
-    def _make_model(self, n_features: int, n_classes: int) -> nn.Module:
-        """The network for ``n_features`` inputs and ``n_classes`` logits."""
+    def _validate_input(self, X: Any, y: Any = None, *, first: bool, **params: Any) -> Any:
+        """Read and check one experience's input; return it as the model wants it.
+
+        Must change nothing but what ``sklearn.utils.validation.validate_data`` records on
+        the first call (``n_features_in_``). ``first`` is True on the first call after
+        ``fit`` or construction.
+        """
+
+    def _initialize(self, data: Any, **params: Any) -> None:
+        """Record the facts the first data fixes (classes, sizes), before :meth:`_build`."""
+
+    def _planned_bytes(self, data: Any) -> Mapping[str, int]:
+        """Bytes per account this call will hold, computed from shapes before allocating.
+
+        The base raises :class:`~continual.accountant.BudgetExceededError` when they do not
+        fit, before :meth:`_build` (first call) or :meth:`_learn`. Accounts not named keep
+        their current bytes.
+        """
+        return {}
 
     @abstractmethod
-    def _make_plugins(self, seed: int) -> list[Plugin]:
-        """The strategy's plugins, seeded with ``seed``."""
+    def _build(self) -> None:
+        """Build every component from the facts and ``seed_``; track them in ``accountant_``.
+
+        Called on the first call and whenever a state is restored (rollback, checkpoint).
+        """
+
+    @abstractmethod
+    def _learn(self, data: Any) -> None:
+        """Learn one experience (the output of :meth:`_validate_input`)."""
+
+    def _state_dict(self) -> dict[str, Any]:
+        """The components' state (see :mod:`continual.state`); tensors by reference."""
+        return {}
+
+    def _load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`_state_dict` into the components :meth:`_build` made."""
+
+    def scores(self, X: Any, y: Any = None) -> dict[str, float]:
+        """Every score of this domain on ``X`` (by default ``{"score": self.score(X, y)}``)."""
+        return {"score": self.score(X, y)}
 
     # ----------------------------------------------------------------- fitting
-    def fit(self, X: Any, y: Any) -> ContinualClassifier:
-        """Forget everything and learn ``(X, y)`` as one experience."""
-        with self._restored_on_failure():
+    def fit(self, X: Any, y: Any = None, **params: Any) -> BudgetedEstimator:
+        """Forget everything learned, then learn ``X`` as one experience.
+
+        A failure leaves the estimator as it was before the call.
+        """
+        fitted = self._fitted_attributes()
+        for name in fitted:
+            delattr(self, name)
+        try:
+            self.partial_fit(X, y, **params)
+        except BaseException:
             self._forget()
-            classes = np.unique(np.asarray(y)) if y is not None else None
-            self.partial_fit(X, y, classes=classes)
+            self.__dict__.update(fitted)
+            raise
         return self
 
-    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> ContinualClassifier:
-        """Learn one experience ``(X, y)``.
+    def partial_fit(self, X: Any, y: Any = None, **params: Any) -> BudgetedEstimator:
+        """Learn one experience; a failure leaves the estimator as it was before the call."""
+        first = not hasattr(self, "accountant_")
+        self._check_shared_params()
+        try:
+            data = self._validate_input(X, y, first=first, **params)
+        except BaseException:
+            if first:
+                self._forget()
+            raise
+        if not first:  # before the backup: a plan that cannot fit costs nothing
+            self._check_plan(data, f"before experience {self.n_partial_fits_}")
+        with self._transaction(first):
+            if first:
+                self.seed_ = draw_seed(self.random_state)
+                self.n_partial_fits_ = 0
+                self.accountant_ = MemoryAccountant(self.budget)
+                self._initialize(data, **params)
+                self._check_plan(data, "before building the model")
+                with self.seeded():
+                    self._build()
+            self.losses_ = []
+            with self.seeded(self.n_partial_fits_ + 1):
+                self._learn(data)
+            self.n_partial_fits_ += 1
+        return self
+
+    def _check_plan(self, data: Any, moment: str) -> None:
+        planned = dict(self._planned_bytes(data))
+        if planned:
+            needs = ", ".join(f"{name} needs {size:,} bytes" for name, size in planned.items())
+            context = f"{type(self).__name__} {moment}: {needs}, the budget is {self.budget!r}"
+            self.accountant_.check_plan(planned, context)
+
+    @contextmanager
+    def seeded(self, offset: int = 0) -> Iterator[None]:
+        """Run a block with torch's global generator seeded from ``seed_`` and ``offset``,
+        and restored afterwards: whatever the block draws is reproducible, and the caller's
+        generator is untouched."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed_ * 100_003 + offset)
+            yield
+
+    # -------------------------------------------------------------- evaluating
+    def evaluate(
+        self,
+        stream: Sequence[Any],
+        *,
+        metrics: Sequence[str] | None = None,
+        lower_is_better: Sequence[str] = (),
+        horizon: int | None = None,
+        **protocol: Any,
+    ) -> ScoreMatrix | dict[str, ScoreMatrix]:
+        """Learn ``stream`` experience by experience and score every experience after each.
+
+        Starts from the current state (an unfitted estimator, or one just ``fit``, for a
+        fresh run). ``R[i][j]`` is the score on experience ``j``'s test payload after learning
+        experience ``i``; entries above the diagonal are forward scores.
 
         Parameters
         ----------
-        X
-            Array of shape (n_samples, n_features).
-        y
-            Labels, each one of the declared classes.
-        classes
-            Every class of the stream; required on the first call, optional
-            (and then equal to the first) afterwards.
+        stream
+            Experiences with ``train`` and ``test`` payloads (a ``streams.Stream``).
+        metrics
+            Names among :meth:`scores`'s keys: one matrix per name. None gives one matrix of
+            :meth:`score`.
+        lower_is_better
+            Metrics where lower is better (an error): their forgetting is computed on ``-R``.
+        horizon
+            Score only experiences ``j <= i + horizon`` (None: all).
+        **protocol
+            ``after_experience``, ``start``, ``scores`` and ``verbose`` of
+            :func:`continual.protocol.evaluate_stream`.
+
+        Returns
+        -------
+        ScoreMatrix, or dict of metric name to ScoreMatrix when ``metrics`` is given.
         """
-        first = not hasattr(self, "learner_")
-        with self._restored_on_failure():
-            X, y = self._validate_experience(X, y, classes, first)
-            if first:
-                self._initialize(X.shape[1], classes)
-            labels = np.searchsorted(self.classes_, y)
-            experience = SimpleNamespace(index=self.n_experiences_, train=(X, labels), test=None)
-            self.learner_.train_experience(experience)
-            self.n_experiences_ += 1
+        if metrics is None:
+            score = self._score_payload
+        else:
+            names = list(metrics)
+
+            def score(payload: Any) -> dict[str, float]:
+                values = self._scores_payload(payload)
+                missing = [name for name in names if name not in values]
+                if missing:
+                    raise ValueError(
+                        f"metrics {missing} are not scores of {type(self).__name__}; "
+                        f"expected names among {sorted(values)}"
+                    )
+                return {name: values[name] for name in names}
+
+        protocol.setdefault("verbose", self.verbose)
+        return evaluate_stream(
+            stream,
+            learn=self._learn_experience,
+            score=score,
+            horizon=horizon,
+            higher_is_better={name: False for name in lower_is_better},
+            **protocol,
+        )
+
+    def _learn_experience(self, experience: Any) -> None:
+        """One experience of a stream: ``partial_fit`` on its training payload."""
+        self.partial_fit(experience.train)
+
+    def _score_payload(self, payload: Any) -> float:
+        """:meth:`score` of one test payload."""
+        return self.score(payload)
+
+    def _scores_payload(self, payload: Any) -> dict[str, float]:
+        """:meth:`scores` of one test payload."""
+        return self.scores(payload)
+
+    # ------------------------------------------------------------------- state
+    def _fitted_attributes(self) -> dict[str, Any]:
+        return {k: v for k, v in vars(self).items() if k.endswith("_") and not k.startswith("_")}
+
+    def _forget(self) -> None:
+        for name in self._fitted_attributes():
+            delattr(self, name)
+
+    def _facts(self) -> dict[str, Any]:
+        """Fitted attributes that are plain data (restored as they are)."""
+        return {
+            k: v for k, v in self._fitted_attributes().items() if k != "accountant_" and _is_fact(v)
+        }
+
+    def get_state(self) -> dict[str, Any]:
+        """The fitted state: facts, components and the accountant's history (by reference).
+
+        Used by :func:`continual.save`; see :mod:`continual.state` for the format.
+        """
+        return {
+            "facts": self._facts(),
+            "components": self._state_dict(),
+            "accountant": self.accountant_.state_dict(),
+        }
+
+    def set_state(self, state: Mapping[str, Any]) -> BudgetedEstimator:
+        """Restore a fitted state returned by :meth:`get_state` (rebuilding every component)."""
+        accountant = MemoryAccountant(self.budget)
+        accountant.load_state_dict(state["accountant"])
+        self._restore(state, accountant)
         return self
 
-    # --------------------------------------------------------------- inference
-    def predict_proba(self, X: Any) -> np.ndarray:
-        """Class probabilities, columns ordered as ``classes_``."""
-        check_is_fitted(self)
-        X = self._validate_features(X, reset=False)
-        logits = self.learner_.predict_logits(X)
-        return torch.softmax(logits, dim=1).numpy().astype(np.float64)
+    def _restore(self, state: Mapping[str, Any], accountant: MemoryAccountant) -> None:
+        self._forget()
+        self.accountant_ = accountant
+        for name, value in state["facts"].items():
+            setattr(self, name, value)
+        with self.seeded():
+            self._build()
+        self._load_state_dict(state["components"])
 
-    def predict(self, X: Any) -> np.ndarray:
-        """Most probable class of each sample."""
-        probabilities = self.predict_proba(X)
-        return self.classes_[probabilities.argmax(axis=1)]
+    @contextmanager
+    def _transaction(self, first: bool) -> Iterator[None]:
+        """Undo the block if it fails: forget on a first call, else restore a backup."""
+        if first or self.rollback == "off":
+            try:
+                yield
+            except BaseException:
+                if first:
+                    self._forget()
+                raise
+            return
+        accountant = self.accountant_
+        mark = (accountant.n_snapshots, accountant.peak)
+        backup = Backup({"facts": self._facts(), "components": self._state_dict()}, self.rollback)
+        accountant.transient = backup.nbytes
+        try:
+            yield
+            accountant.ledger()  # records the peak with the backup alive
+        except BaseException:
+            accountant.untrack_all()
+            accountant.truncate(mark[0])
+            accountant.peak = mark[1]
+            accountant.transient = 0
+            self._restore(backup.state(), accountant)
+            raise
+        finally:
+            accountant.transient = 0
+            backup.release()
 
-    # --------------------------------------------------------------- internals
-    def _initialize(self, n_features: int, classes: Any) -> None:
-        seed = int_seed(self.random_state)
-        self.classes_ = np.unique(np.asarray(classes))
-        self.accountant_ = MemoryAccountant(self.budget)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            model = self._make_model(n_features, len(self.classes_))
-        self.learner_ = Learner(
-            model,
-            plugins=self._make_plugins(seed),
-            accountant=self.accountant_,
-            optimizer=self.optimizer,
-            lr=self.lr,
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            input_scale=self.input_scale,
-            seed=seed,
-            verbose=self.verbose,
-        )
-        self.n_experiences_ = 0
-
-    def _validate_experience(
-        self, X: Any, y: Any, classes: Any, first: bool
-    ) -> tuple[np.ndarray, np.ndarray]:
-        if y is not None and hasattr(X, "__len__") and len(X) == 0:
+    def _check_shared_params(self) -> None:
+        parse_budget(self.budget)
+        if self.rollback not in ROLLBACK_MODES:
+            raise ValueError(f"rollback must be one of {ROLLBACK_MODES}, got {self.rollback!r}")
+        verbose = self.verbose
+        if isinstance(verbose, bool) or not isinstance(verbose, numbers.Integral) or verbose < 0:
+            raise ValueError(f"verbose must be a non-negative int, got {verbose!r}")
+        random_state = self.random_state
+        generators = (np.random.Generator, np.random.RandomState)
+        is_int = isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool)
+        if not (random_state is None or is_int or isinstance(random_state, generators)):
             raise ValueError(
-                "X must hold at least one sample: an experience cannot be empty, got 0 samples"
+                "random_state must be None, an int or a numpy Generator/RandomState, "
+                f"got {random_state!r}"
             )
-        X, y = validate_data(self, X, y, reset=first, dtype="numeric")
-        check_classification_targets(y)
-        if first and classes is None:
-            raise ValueError(
-                "classes must be passed on the first call to partial_fit, got classes=None; "
-                "expected every class the stream will show, e.g. classes=np.arange(10)"
-            )
-        if (
-            not first
-            and classes is not None
-            and not np.array_equal(np.unique(np.asarray(classes)), self.classes_)
-        ):
-            raise ValueError(
-                f"classes={np.unique(np.asarray(classes)).tolist()} differs from the classes "
-                f"declared on the first call to partial_fit, {self.classes_.tolist()}"
-            )
-        known = np.unique(np.asarray(classes)) if first else self.classes_
-        unknown = np.setdiff1d(np.unique(y), known)
-        if unknown.size:
-            raise ValueError(
-                f"y contains labels {unknown.tolist()} outside the declared classes "
-                f"{known.tolist()}; declare every class in `classes` on the first call"
-            )
-        return _compact(X), y
-
-    def _validate_features(self, X: Any, reset: bool) -> np.ndarray:
-        return _compact(validate_data(self, X, reset=reset, dtype="numeric"))
+        resolve_device(self.device)
 
 
-def _compact(X: np.ndarray) -> np.ndarray:
-    """Keep integer inputs as they are; store floating inputs as float32."""
-    return X.astype(np.float32, copy=False) if X.dtype.kind == "f" else X
+def resolve_device(device: Any) -> torch.device:
+    """The torch device for a ``device`` parameter; only the CPU is supported yet.
+
+    Examples
+    --------
+    >>> from continual.estimator import resolve_device
+    >>> resolve_device("cpu"), resolve_device("auto")
+    (device(type='cpu'), device(type='cpu'))
+    """
+    if device in ("cpu", "auto"):
+        return torch.device("cpu")
+    if not isinstance(device, str):
+        raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N', 'mps' or 'auto', got {device!r}")
+    try:
+        torch.device(device)
+    except RuntimeError:
+        raise ValueError(
+            f"device must be 'cpu', 'cuda', 'cuda:N', 'mps' or 'auto', got {device!r}"
+        ) from None
+    raise ValueError(f"device={device!r} is not supported yet: expected 'cpu' or 'auto'")
+
+
+def _is_fact(value: Any) -> bool:
+    if isinstance(value, (list, tuple)):
+        return all(_is_fact(item) for item in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _is_fact(v) for k, v in value.items())
+    return isinstance(value, _FACT_TYPES)

@@ -88,7 +88,12 @@ class ScoreMatrix:
       :math:`BWT = \frac{1}{T-1} \sum_{j=0}^{T-2} (R_{T-1,j} - R_{j,j})`.
 
     Forgetting and backward transfer are plain (unweighted) means over experiences, as in the
-    papers. A metric that needs an entry that was not recorded raises ``ValueError``.
+    papers. For a score where lower is better (an error, an RMSE), pass
+    ``higher_is_better=False``: forgetting and backward transfer are then computed on ``-R``,
+    so that positive forgetting always means worse and positive transfer better. The entries
+    above the diagonal are forward scores: :meth:`forward_score` is the mean of
+    ``R[i][i+1]``, the score on each experience before learning it. A metric that needs an
+    entry that was not recorded raises ``ValueError``.
 
     Parameters
     ----------
@@ -97,6 +102,8 @@ class ScoreMatrix:
     test_sizes
         Number of test examples of each experience, used as weights of the incremental
         accuracies. None weighs every experience equally.
+    higher_is_better
+        Whether a larger score is better (accuracy, log-likelihood) or worse (error, RMSE).
 
     References
     ----------
@@ -120,9 +127,16 @@ class ScoreMatrix:
     (0.3, -0.3)
     """
 
-    def __init__(self, n_experiences: int, *, test_sizes: Sequence[float] | None = None) -> None:
+    def __init__(
+        self,
+        n_experiences: int,
+        *,
+        test_sizes: Sequence[float] | None = None,
+        higher_is_better: bool = True,
+    ) -> None:
         self.n_experiences = n_experiences
         self.test_sizes = test_sizes
+        self.higher_is_better = higher_is_better
         self._reset()
 
     def _reset(self) -> None:
@@ -133,14 +147,20 @@ class ScoreMatrix:
         self._scores = np.full((int(n), int(n)), np.nan)
 
     @classmethod
-    def from_array(cls, array: Any, test_sizes: Sequence[float] | None = None) -> ScoreMatrix:
+    def from_array(
+        cls,
+        array: Any,
+        test_sizes: Sequence[float] | None = None,
+        *,
+        higher_is_better: bool = True,
+    ) -> ScoreMatrix:
         """Build a score matrix from a square array, NaN marking entries not evaluated.
 
         Parameters
         ----------
         array
             Square array-like of shape ``(T, T)``; ``array[i][j]`` is ``R[i][j]``.
-        test_sizes
+        test_sizes, higher_is_better
             As in the constructor.
 
         Examples
@@ -156,7 +176,7 @@ class ScoreMatrix:
             )
         if np.any(np.isinf(values)):
             raise ValueError("array must hold finite scores or NaN, got an infinite value")
-        scores = cls(values.shape[0], test_sizes=test_sizes)
+        scores = cls(values.shape[0], test_sizes=test_sizes, higher_is_better=higher_is_better)
         scores._scores[...] = values
         return scores
 
@@ -249,8 +269,9 @@ class ScoreMatrix:
         last = self._scores.shape[0] - 1
         if last == 0:
             return 0.0
+        sign = 1.0 if self.higher_is_better else -1.0
         drops = [
-            max(self._entry(k, j) for k in range(j, last)) - self._entry(last, j)
+            max(sign * self._entry(k, j) for k in range(j, last)) - sign * self._entry(last, j)
             for j in range(last)
         ]
         return float(np.mean(drops))
@@ -266,7 +287,24 @@ class ScoreMatrix:
         last = self._scores.shape[0] - 1
         if last == 0:
             return 0.0
-        return float(np.mean([self._entry(last, j) - self._entry(j, j) for j in range(last)]))
+        sign = 1.0 if self.higher_is_better else -1.0
+        changes = [self._entry(last, j) - self._entry(j, j) for j in range(last)]
+        return sign * float(np.mean(changes))
+
+    def forward_score(self) -> float:
+        """Return the mean of ``R[i][i+1]``: each experience scored before it is learned.
+
+        NaN for a stream of one experience.
+
+        Examples
+        --------
+        >>> ScoreMatrix.from_array([[0.8, 0.3], [0.4, 0.6]]).forward_score()
+        0.3
+        """
+        n = self._scores.shape[0]
+        if n == 1:
+            return math.nan
+        return float(np.mean([self._entry(i, i + 1) for i in range(n - 1)]))
 
     def summary(self) -> dict[str, float]:
         """Return the derived metrics as a dict of floats.
@@ -275,13 +313,18 @@ class ScoreMatrix:
         --------
         >>> ScoreMatrix.from_array([[0.8, 0.0], [0.4, 0.6]]).summary()
         {'average_incremental_accuracy': 0.65, 'last_accuracy': 0.5, 'forgetting': 0.4,
-         'backward_transfer': -0.4}
+         'backward_transfer': -0.4, 'forward_score': 0.0}
+
+        ``forward_score`` is None when an entry ``R[i][i+1]`` was not recorded.
         """
+        upper = [self._scores[i, i + 1] for i in range(self._scores.shape[0] - 1)]
+        forward = None if not upper or np.isnan(upper).any() else self.forward_score()
         return {
             "average_incremental_accuracy": self.average_incremental_accuracy(),
             "last_accuracy": self.last_accuracy(),
             "forgetting": self.forgetting(),
             "backward_transfer": self.backward_transfer(),
+            "forward_score": forward,
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -290,15 +333,16 @@ class ScoreMatrix:
         Examples
         --------
         >>> ScoreMatrix.from_array([[1.0]]).to_dict()
-        {'n_experiences': 1, 'test_sizes': None, 'matrix': [[1.0]],
+        {'n_experiences': 1, 'test_sizes': None, 'higher_is_better': True, 'matrix': [[1.0]],
          'summary': {'average_incremental_accuracy': 1.0, 'last_accuracy': 1.0,
-                     'forgetting': 0.0, 'backward_transfer': 0.0}}
+                     'forgetting': 0.0, 'backward_transfer': 0.0, 'forward_score': None}}
         """
         matrix = [[None if np.isnan(v) else float(v) for v in row] for row in self._scores]
         sizes = None if self.test_sizes is None else np.asarray(self.test_sizes).tolist()
         return {
             "n_experiences": self._scores.shape[0],
             "test_sizes": sizes,
+            "higher_is_better": self.higher_is_better,
             "matrix": matrix,
             "summary": self.summary(),
         }

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from continual.selection import balanced_quotas, herding, reservoir_update
+from continual.state import load_rng_state, read_only, rng_state
 
 __all__ = ["ExemplarStore"]
 
@@ -30,6 +31,8 @@ class ExemplarStore:
     What is stored and how it is charged: two tensors, ``x`` (``len * x.element_size() *
     prod(sample shape)`` bytes) and ``y`` (``len * label element size`` bytes). Both own
     exactly their payload, so ``__nbytes__()`` and the accountant's dedup count the same.
+    They are replaced at every change, never modified in place, and are declared
+    :func:`~continual.state.read_only`: a rollback keeps them by reference, at no cost.
 
     Policies:
 
@@ -184,8 +187,8 @@ class ExemplarStore:
         label_size = _label_dtype(pool_y).itemsize
         capacity = capacity_bytes // _per_sample_nbytes(new_x, label_size)
         order = self._select(policy, stored_x, new_x, pool_y, capacity, feature_fn)
-        self._x = _gather(stored_x, new_x, order)
-        self._y = _labels_tensor(pool_y[order], new_x.device)
+        self._x = read_only(_gather(stored_x, new_x, order))
+        self._y = read_only(_labels_tensor(pool_y[order], new_x.device))
         self._n_seen += len(new_y)
         return self
 
@@ -227,8 +230,8 @@ class ExemplarStore:
         pool_y = _labels_numpy(self._y)
         empty = self._x[:0]
         order = self._select(policy, self._x, empty, pool_y, capacity, feature_fn=None)
-        self._x = _gather(self._x, empty, order)
-        self._y = _labels_tensor(pool_y[order], self._x.device)
+        self._x = read_only(_gather(self._x, empty, order))
+        self._y = read_only(_labels_tensor(pool_y[order], self._x.device))
         return self
 
     def clear(self) -> ExemplarStore:
@@ -305,6 +308,30 @@ class ExemplarStore:
         if self._x is None:
             return {}
         return {"x": self._x, "y": self._y}
+
+    def state_dict(self) -> dict[str, object]:
+        """Contents, seen counter and generator state (see :mod:`continual.state`).
+
+        Examples
+        --------
+        >>> import torch
+        >>> from continual.exemplars import ExemplarStore
+        >>> store = ExemplarStore(policy="random", random_state=0)
+        >>> store = store.update(torch.arange(6).reshape(3, 2), torch.tensor([0, 1, 1]),
+        ...                      capacity_bytes=100)
+        >>> copy = ExemplarStore(policy="random")
+        >>> copy.load_state_dict(store.state_dict())
+        >>> torch.equal(copy.x, store.x), copy.n_seen, copy.class_counts()
+        (True, 3, {0: 1, 1: 2})
+        """
+        return {"x": self._x, "y": self._y, "n_seen": self._n_seen, "rng": rng_state(self._rng)}
+
+    def load_state_dict(self, state: dict[str, object]) -> None:
+        """Restore what :meth:`state_dict` returned."""
+        self._x = None if state["x"] is None else read_only(state["x"])
+        self._y = None if state["y"] is None else read_only(state["y"])
+        self._n_seen = int(state["n_seen"])
+        load_rng_state(self._rng, state["rng"])
 
     def __nbytes__(self) -> int:
         """Bytes of storage held by the stored tensors."""

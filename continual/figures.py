@@ -18,7 +18,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-__all__ = ["plot_accuracy_vs_memory", "plot_ledger"]
+__all__ = ["plot_accuracy_vs_memory", "plot_ledger", "plot_stream_scores"]
 
 _BYTES_PER_MB = 10**6
 
@@ -99,6 +99,62 @@ def plot_accuracy_vs_memory(
     ax.set_ylabel(metric)
     ax.grid(True, alpha=0.3)
     ax.legend()
+    _save(figure, path)
+    return figure
+
+
+def plot_stream_scores(
+    curves: Mapping[str, Sequence[float]],
+    *,
+    metric: str = "accuracy",
+    reference: Sequence[float] | None = None,
+    reference_label: str = "reference",
+    path: str | Path | None = None,
+) -> Figure:
+    """Plot, for each method, its score after each experience of a stream.
+
+    Parameters
+    ----------
+    curves
+        Method name to one score per experience learned (for example the incremental scores
+        of a :class:`~continual.evaluation.ScoreMatrix`).
+    metric
+        The y label, with its unit (``"log-likelihood (nats/event)"``).
+    reference
+        An optional reference curve (an oracle), drawn dashed in black.
+    reference_label
+        Its legend label.
+    path
+        Where to save the figure.
+
+    Returns
+    -------
+    Figure
+        One line with markers per method; x is the number of experiences learned (integers).
+
+    Examples
+    --------
+    >>> figure = plot_stream_scores({"replay": [0.9, 0.8], "finetune": [0.9, 0.5]})
+    >>> [line.get_label() for line in figure.axes[0].lines]
+    ['replay', 'finetune']
+    """
+    if not isinstance(curves, Mapping) or not curves:
+        raise ValueError(f"curves must be a non-empty mapping of method to scores, got {curves!r}")
+    figure = _new_figure()
+    ax = figure.add_subplot()
+    markers = "osD^vP*X"
+    for k, (method, scores) in enumerate(curves.items()):
+        values = np.asarray(scores, dtype=float)
+        steps = np.arange(1, len(values) + 1)
+        ax.plot(steps, values, marker=markers[k % len(markers)], label=str(method), alpha=0.85)
+    if reference is not None:
+        values = np.asarray(reference, dtype=float)
+        ax.plot(np.arange(1, len(values) + 1), values, "k--", label=reference_label)
+    ax.set_xlabel("experiences learned")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylabel(metric)
+    ax.grid(True, alpha=0.3)
+    figure.legend(loc="outside right upper", fontsize="small")
     _save(figure, path)
     return figure
 

@@ -1,9 +1,10 @@
-"""The generic learner loop: trains a classifier over a stream and calls plugin hooks."""
+"""The one training loop: trains any gradient-trained model over a stream and calls plugin hooks."""
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+import inspect
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -12,58 +13,205 @@ from torch import nn
 
 from continual.accountant import MemoryAccountant
 from continual.evaluation import ScoreMatrix
-from continual.measure import Live, Reservation
+from continual.measure import Live, Reservation, nbytes
 from continual.plugin import Plugin
 from continual.progress import progress
+from continual.protocol import evaluate_stream
 
-__all__ = ["Learner"]
+__all__ = [
+    "Learner",
+    "array_batches",
+    "as_tensor",
+    "cross_entropy",
+    "make_optimizer",
+    "optimizer_state_nbytes",
+]
 
-_OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam}
+OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
+    "sgd": torch.optim.SGD,
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+}
+
+OptimizerSpec = str | type[torch.optim.Optimizer] | Callable[..., torch.optim.Optimizer]
+Batches = Callable[[Any, int, torch.Generator], Iterable[Any]]
+
+
+def cross_entropy(output: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """The default loss: cross-entropy of logits ``output`` against integer ``targets``."""
+    return nn.functional.cross_entropy(output, targets.long())
+
+
+def array_batches(
+    payload: Any, batch_size: int, generator: torch.Generator
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """The default batches: shuffled ``(x, y)`` mini-batches of an ``(X, y)`` payload.
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from continual.learner import array_batches
+    >>> batches = list(array_batches((np.zeros((5, 2)), np.arange(5)), 2,
+    ...                              torch.Generator().manual_seed(0)))
+    >>> [len(y) for _, y in batches], sorted(torch.cat([y for _, y in batches]).tolist())
+    ([2, 2, 1], [0, 1, 2, 3, 4])
+    """
+    x, y = (as_tensor(part) for part in payload)
+    for index in torch.randperm(len(x), generator=generator).split(batch_size):
+        yield x[index], y[index]
+
+
+def make_optimizer(
+    spec: OptimizerSpec,
+    params: Sequence[torch.Tensor],
+    *,
+    lr: float,
+    momentum: float = 0.0,
+    weight_decay: float = 0.0,
+) -> torch.optim.Optimizer:
+    """Build an optimizer from a name, an optimizer class or a callable ``params -> optimizer``.
+
+    A name (``"sgd"``, ``"adam"``, ``"adamw"``) or a class receives ``lr`` and
+    ``weight_decay``, and ``momentum`` when it takes one. A callable receives the parameters
+    only.
+
+    Examples
+    --------
+    >>> import functools, torch
+    >>> from continual.learner import make_optimizer
+    >>> params = list(torch.nn.Linear(2, 1).parameters())
+    >>> type(make_optimizer("adamw", params, lr=0.1)).__name__
+    'AdamW'
+    >>> make_optimizer(torch.optim.SGD, params, lr=0.1, momentum=0.9).defaults["momentum"]
+    0.9
+    >>> rms = functools.partial(torch.optim.RMSprop, lr=0.01, alpha=0.9)
+    >>> make_optimizer(rms, params, lr=0.1).defaults["alpha"]
+    0.9
+    """
+    if isinstance(spec, str):
+        if spec not in OPTIMIZERS:
+            raise ValueError(
+                f"optimizer must be one of {sorted(OPTIMIZERS)}, a torch.optim.Optimizer "
+                f"subclass or a callable params -> optimizer, got {spec!r}"
+            )
+        spec = OPTIMIZERS[spec]
+    if isinstance(spec, type) and issubclass(spec, torch.optim.Optimizer):
+        kwargs: dict[str, Any] = {"lr": lr, "weight_decay": weight_decay}
+        if "momentum" in inspect.signature(spec).parameters:
+            kwargs["momentum"] = momentum
+        return spec(params, **kwargs)
+    if not callable(spec):
+        raise TypeError(
+            f"optimizer must be a name, a torch.optim.Optimizer subclass or a callable "
+            f"params -> optimizer, got {spec!r}"
+        )
+    optimizer = spec(params)
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(
+            "optimizer callable must return a torch.optim.Optimizer, got "
+            f"{type(optimizer).__name__}"
+        )
+    return optimizer
+
+
+def optimizer_state_nbytes(
+    spec: OptimizerSpec, params: Sequence[torch.Tensor], **settings: Any
+) -> int:
+    """Bytes of state the optimizer ``spec`` holds once it has stepped on ``params``.
+
+    Measured by a dry step of the same optimizer on meta-device copies of the parameters:
+    exact, and nothing is allocated. ``settings`` go to :func:`make_optimizer`. An optimizer
+    that cannot step on the meta device counts 0 (its state is charged once it exists).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from continual.learner import optimizer_state_nbytes
+    >>> params = list(torch.nn.Linear(10, 3).parameters())  # 33 floats in 2 tensors
+    >>> optimizer_state_nbytes("adam", params, lr=0.1)  # two moments and a step per tensor
+    272
+    >>> optimizer_state_nbytes("sgd", params, lr=0.1, momentum=0.0)
+    0
+    """
+    if not params:
+        return 0
+    meta = [nn.Parameter(torch.empty_like(p, device="meta")) for p in params]
+    for parameter in meta:
+        parameter.grad = torch.empty_like(parameter)
+    try:
+        optimizer = make_optimizer(spec, meta, **settings)
+        optimizer.step()
+    except (RuntimeError, NotImplementedError, TypeError):
+        return 0
+    return nbytes(optimizer)
 
 
 class Learner:
-    """Drive a classifier and its strategy plugins over a stream of experiences.
+    """Drive a model and its strategy plugins over a stream of experiences.
 
-    For each experience the learner calls ``before_experience`` (plugins may
-    grow the model there), builds a fresh optimizer over the trainable
-    parameters, runs ``epochs`` passes of mini-batch training with the batch
-    hooks, calls ``after_experience`` (plugins update their stores there) and
-    finally checks the budget. The model, the optimizer state and every
-    plugin's :meth:`~continual.plugin.Plugin.memory_items` are charged to one
-    shared :class:`~continual.accountant.MemoryAccountant`, so a store sized
-    from ``headroom()`` always leaves room for the model that trains with it.
+    For each experience the learner sets ``train_data`` to the experience's training
+    payload and calls ``before_experience`` (plugins may grow the model or replace
+    ``train_data`` there). It builds the optimizer (a fresh one for every experience, or one
+    kept across experiences with ``keep_optimizer=True``), checks that the model and the
+    optimizer state it will hold fit the budget, and runs ``epochs`` passes: each mini-batch
+    from ``batches`` goes through ``forward`` and ``loss``, the batch hooks, the backward pass
+    and the optimizer step. ``after_experience`` follows (plugins update their stores there)
+    and the budget is checked again. The model, the optimizer state and every plugin's
+    :meth:`~continual.plugin.Plugin.memory_items` are charged to one shared
+    :class:`~continual.accountant.MemoryAccountant`, so a store sized from ``headroom()``
+    always leaves room for the model that trains with it.
 
-    Payloads are ``(X, y)`` pairs of arrays or tensors. ``X`` keeps its dtype
-    until a batch is fed to the model, where it is cast to float32 and
-    multiplied by ``input_scale``.
+    The defaults train a classifier on ``(X, y)`` payloads with cross-entropy; a domain
+    supplies its own ``batches``, ``forward`` and ``loss`` (event sequences and their
+    log-likelihood, interactions and BPR).
 
     Parameters
     ----------
     model
-        A classifier returning logits over all classes.
+        The network.
     plugins
         Strategy plugins, called in order at every hook.
     accountant
         The shared accountant; a measure-only one is created when None.
     optimizer
-        ``"sgd"`` (with ``momentum``) or ``"adam"``.
+        ``"sgd"`` (with ``momentum``), ``"adam"``, ``"adamw"``, a ``torch.optim.Optimizer``
+        subclass, or a callable ``params -> optimizer`` (see :func:`make_optimizer`).
     lr, momentum, weight_decay
-        Optimizer settings.
+        Optimizer settings for a name or a class.
+    scheduler
+        Optional callable ``optimizer -> learning-rate scheduler``, stepped after each epoch.
+    loss
+        ``loss(output, targets) -> scalar tensor``; cross-entropy on logits by default.
+    forward
+        ``forward(model, inputs) -> output``; by default ``model(learner.prepare(inputs))``.
+    batches
+        ``batches(payload, batch_size, generator)`` yields ``(inputs, targets)`` mini-batches;
+        by default shuffled slices of an ``(X, y)`` payload (:func:`array_batches`).
     epochs
         Passes over each experience.
     batch_size
         Mini-batch size for training and evaluation.
     input_scale
-        Factor applied to inputs after the float cast (``1/16`` for digits).
+        Factor applied to array inputs after the float cast (``1/16`` for digits).
+    keep_optimizer
+        Keep one optimizer, and its state, across experiences (it is rebuilt when the
+        model gains parameters); otherwise each experience starts a fresh one.
     seed
         Seed of the batch order (the model is initialised by its builder).
     verbose
-        0 for silence; otherwise progress bars on a terminal.
+        0 for silence; otherwise progress bars.
 
     Attributes
     ----------
-    experience, batch, logits, loss
-        The current experience, mini-batch ``(x, y)``, logits and loss, for plugins.
+    experience, train_data, batch, output, loss
+        The current experience, its training payload, mini-batch ``(inputs, targets)``, model
+        output and loss, for plugins.
+    stop_training : bool
+        Set by a plugin to end the current experience after this batch.
+    epoch_losses : list of float
+        Mean training loss of each epoch of the last experience.
+    n_trained, n_steps : int
+        Experiences trained and optimizer steps taken so far.
     scores : ScoreMatrix or None
         The accuracy matrix filled by :meth:`run`.
 
@@ -96,43 +244,62 @@ class Learner:
         *,
         plugins: Sequence[Plugin] = (),
         accountant: MemoryAccountant | None = None,
-        optimizer: str = "sgd",
+        optimizer: OptimizerSpec = "sgd",
         lr: float = 0.05,
         momentum: float = 0.9,
         weight_decay: float = 0.0,
+        scheduler: Callable[[torch.optim.Optimizer], Any] | None = None,
+        loss: Callable[[Any, Any], torch.Tensor] | None = None,
+        forward: Callable[[nn.Module, Any], Any] | None = None,
+        batches: Batches | None = None,
         epochs: int = 1,
         batch_size: int = 32,
         input_scale: float = 1.0,
+        keep_optimizer: bool = False,
         seed: int = 0,
         verbose: int = 0,
     ) -> None:
-        if optimizer not in _OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {sorted(_OPTIMIZERS)}, got {optimizer!r}")
+        if isinstance(optimizer, str) and optimizer not in OPTIMIZERS:
+            raise ValueError(
+                f"optimizer must be one of {sorted(OPTIMIZERS)}, a torch.optim.Optimizer "
+                f"subclass or a callable params -> optimizer, got {optimizer!r}"
+            )
         for name, value in (("epochs", epochs), ("batch_size", batch_size)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
         self.model = model
         self.plugins = list(plugins)
         self.accountant = MemoryAccountant() if accountant is None else accountant
-        self.optimizer_name = optimizer
+        self.optimizer_spec = optimizer
         self.lr = lr
         self.momentum = momentum
         self.weight_decay = weight_decay
+        self.scheduler_factory = scheduler
+        self.loss_fn = cross_entropy if loss is None else loss
+        self.forward_fn = forward
+        self.batches = array_batches if batches is None else batches
         self.epochs = epochs
         self.batch_size = batch_size
         self.input_scale = input_scale
+        self.keep_optimizer = keep_optimizer
         self.seed = seed
         self.verbose = verbose
         self._reset()
 
     def _reset(self) -> None:
         self.optimizer: torch.optim.Optimizer | None = None
+        self.scheduler: Any = None
         self.experience: Any = None
-        self.batch: tuple[torch.Tensor, torch.Tensor] | None = None
-        self.logits: torch.Tensor | None = None
+        self.train_data: Any = None
+        self.batch: Any = None
+        self.output: Any = None
         self.loss: torch.Tensor | None = None
+        self.stop_training = False
+        self.epoch_losses: list[float] = []
         self.scores: ScoreMatrix | None = None
         self.n_trained = 0
+        self.n_steps = 0
+        self._planned: tuple[Any, int] | None = None
         self._accounts: list[str] = []
         self._sync_accounts()
 
@@ -140,65 +307,89 @@ class Learner:
     def run(self, stream: Sequence[Any]) -> ScoreMatrix:
         """Train on every experience of ``stream``; return the accuracy matrix.
 
-        After training on experience ``i`` the learner evaluates on the test
-        payload of every experience ``j``, filling R[i][j].
+        After training on experience ``i`` the learner evaluates on the test payload of
+        every experience ``j`` (forward transfer included), filling R[i][j] (see
+        :func:`continual.protocol.evaluate_stream`).
         """
-        sizes = [len(exp.test[1]) for exp in stream]
-        self.scores = ScoreMatrix(len(stream), test_sizes=sizes)
-        for i, experience in enumerate(stream):
-            self.train_experience(experience)
-            for j, other in enumerate(stream):
-                self.scores.record(i, j, self.accuracy(*other.test))
+        self.scores = evaluate_stream(
+            stream,
+            learn=self.train_experience,
+            score=lambda test: self.accuracy(*test),
+            sizes=[len(exp.test[1]) for exp in stream],
+        )
         return self.scores
 
     def train_experience(self, experience: Any) -> None:
         """Train on one experience, call the hooks and check the budget."""
         self.experience = experience
-        x, y = (_as_tensor(part) for part in experience.train)
-        if len(x) == 0:
-            raise ValueError(f"experience {experience.index} has no training samples")
+        self.train_data = experience.train
+        self.stop_training = False
         self._call("before_experience")
-        self.optimizer = self._make_optimizer()
+        self._prepare_optimizer()
         self._sync_accounts()
         self._check_before(experience.index)
         self.model.train()
         generator = torch.Generator().manual_seed(self.seed * 100_003 + self.n_trained)
+        self.epoch_losses = []
         try:
             for _ in progress(range(self.epochs), verbose=self.verbose, desc="epochs"):
-                for index in torch.randperm(len(x), generator=generator).split(self.batch_size):
-                    self._train_batch(x[index], y[index])
+                self._train_epoch(generator)
+                if self.stop_training:
+                    break
         finally:
-            self.batch = self.logits = self.loss = None  # drop the autograd graph
+            self.batch = self.output = self.loss = None  # drop the autograd graph
         self._call("after_experience")
         self._sync_accounts()
         self.n_trained += 1
         ledger = self.accountant.snapshot(experience.index)
         ledger.check(context=f"after experience {experience.index}")
 
-    def _train_batch(self, x: torch.Tensor, y: torch.Tensor) -> None:
-        self.batch = (x, y)
+    def _train_epoch(self, generator: torch.Generator) -> None:
+        total, count = torch.zeros(()), 0
+        for batch in self.batches(self.train_data, self.batch_size, generator):
+            self._train_batch(batch)
+            total = total + self.loss.detach().cpu()
+            count += 1
+            if self.stop_training:
+                break
+        if count:
+            self.epoch_losses.append(float(total) / count)
+        if self.scheduler is not None:
+            self.scheduler.step()
+
+    def _train_batch(self, batch: Any) -> None:
+        self.batch = batch
         self._call("before_batch")
         inputs, targets = self.batch
-        self.logits = self.model(self.prepare(inputs))
-        self.loss = nn.functional.cross_entropy(self.logits, targets.long())
+        self.output = self.forward(inputs)
+        self.loss = self.loss_fn(self.output, targets)
         self._call("before_backward")
         self.optimizer.zero_grad(set_to_none=True)
         self.loss.backward()
+        self._call("after_backward")
         self.optimizer.step()
+        self.n_steps += 1
         self._call("after_batch")
 
     # ---------------------------------------------------------------- inference
+    def forward(self, inputs: Any) -> Any:
+        """The model's output for a batch of ``inputs`` (through ``forward`` when given)."""
+        if self.forward_fn is not None:
+            return self.forward_fn(self.model, inputs)
+        return self.model(self.prepare(inputs))
+
     def prepare(self, x: torch.Tensor) -> torch.Tensor:
-        """Cast stored inputs to float32 model inputs."""
+        """Cast stored array inputs to float32 model inputs, times ``input_scale``."""
         return torch.as_tensor(x).to(torch.float32) * self.input_scale
 
     @torch.no_grad()
-    def predict_logits(self, x: Any) -> torch.Tensor:
-        """Logits for ``x`` in evaluation mode, computed in batches."""
-        x = _as_tensor(x)
+    def predict(self, x: Any) -> torch.Tensor:
+        """Outputs (logits for a classifier) for array inputs ``x``, in evaluation mode and in
+        batches."""
+        x = as_tensor(x)
         self._call("before_eval")
         self.model.eval()
-        chunks = [self.model(self.prepare(part)) for part in x.split(max(self.batch_size, 256))]
+        chunks = [self.forward(part) for part in x.split(max(self.batch_size, 256))]
         self._call("after_eval")
         return torch.cat(chunks)
 
@@ -206,37 +397,93 @@ class Learner:
     def features(self, x: Any) -> torch.Tensor:
         """Penultimate features from ``model.features`` (used by herding)."""
         self.model.eval()
-        x = _as_tensor(x)
+        x = as_tensor(x)
         return torch.cat([self.model.features(self.prepare(p)) for p in x.split(256)])
 
     def accuracy(self, x: Any, y: Any) -> float:
-        """Fraction of samples of ``(x, y)`` whose arg-max logit is the label."""
-        predictions = self.predict_logits(x).argmax(dim=1)
-        return float((predictions == _as_tensor(y)).float().mean())
+        """Fraction of samples of ``(x, y)`` whose arg-max output is the label."""
+        predictions = self.predict(x).argmax(dim=1)
+        return float((predictions == as_tensor(y)).float().mean())
+
+    # -------------------------------------------------------------------- state
+    def state_dict(self) -> dict[str, Any]:
+        """Counters, model weights, the kept optimizer state and every plugin's state.
+
+        Tensors are references (see :mod:`continual.state`). A fresh-per-experience
+        optimizer is not state: the next experience starts a new one.
+        """
+        keep = self.keep_optimizer and self.optimizer is not None
+        return {
+            "n_trained": self.n_trained,
+            "n_steps": self.n_steps,
+            "plugins": [plugin.state_dict() for plugin in self.plugins],
+            "model": self.model.state_dict(keep_vars=True),
+            "optimizer": self.optimizer.state_dict() if keep else None,
+            "scheduler": self.scheduler.state_dict() if keep and self.scheduler else None,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned: plugins first (they may rebuild the
+        model's structure), then the weights and the optimizer."""
+        if len(state["plugins"]) != len(self.plugins):
+            raise ValueError(
+                f"the state holds {len(state['plugins'])} plugin states for "
+                f"{len(self.plugins)} plugins"
+            )
+        for plugin, plugin_state in zip(self.plugins, state["plugins"]):
+            plugin.load_state_dict(plugin_state, self)
+        self.model.load_state_dict(state["model"])
+        self.n_trained = int(state["n_trained"])
+        self.n_steps = int(state["n_steps"])
+        if state["optimizer"] is not None:
+            self._prepare_optimizer()
+            self.optimizer.load_state_dict(state["optimizer"])
+            if state["scheduler"] is not None:
+                self.scheduler.load_state_dict(state["scheduler"])
+        self._sync_accounts()
 
     # --------------------------------------------------------------- internals
     def _call(self, hook: str) -> None:
         for plugin in self.plugins:
             getattr(plugin, hook)(self)
 
-    def _make_optimizer(self) -> torch.optim.Optimizer:
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        kwargs: dict[str, Any] = {"lr": self.lr, "weight_decay": self.weight_decay}
-        if self.optimizer_name == "sgd":
-            kwargs["momentum"] = self.momentum
-        return _OPTIMIZERS[self.optimizer_name](params, **kwargs)
+    def _trainable(self) -> list[nn.Parameter]:
+        return [p for p in self.model.parameters() if p.requires_grad]
+
+    def _build_optimizer(self, params: Sequence[torch.Tensor]) -> torch.optim.Optimizer:
+        return make_optimizer(
+            self.optimizer_spec,
+            params,
+            lr=self.lr,
+            momentum=self.momentum,
+            weight_decay=self.weight_decay,
+        )
+
+    def _prepare_optimizer(self) -> None:
+        """A fresh optimizer, or the kept one unless the model gained or lost parameters."""
+        if self.keep_optimizer and self.optimizer is not None:
+            held = {id(p) for group in self.optimizer.param_groups for p in group["params"]}
+            if held == {id(p) for p in self.model.parameters()}:
+                return
+        params = list(self.model.parameters()) if self.keep_optimizer else self._trainable()
+        self.optimizer = self._build_optimizer(params)
+        factory = self.scheduler_factory
+        self.scheduler = factory(self.optimizer) if factory is not None else None
 
     def optimizer_state_nbytes(self) -> int:
         """Bytes of state the optimizer holds once it has stepped on the trainable parameters.
 
-        SGD with momentum keeps one buffer per parameter; Adam keeps two plus a
-        float32 step counter per parameter tensor; plain SGD keeps nothing.
+        Measured exactly by :func:`optimizer_state_nbytes` (a dry step on the meta device),
+        and cached until the trainable shapes change. SGD with momentum keeps one buffer per
+        parameter; Adam keeps two plus a float32 step counter per parameter tensor; plain
+        SGD keeps nothing.
         """
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        size = sum(p.numel() * p.element_size() for p in params)
-        if self.optimizer_name == "adam":
-            return 2 * size + 4 * len(params)
-        return size if self.momentum else 0
+        params = self._trainable()
+        key = tuple((tuple(p.shape), p.dtype) for p in params)
+        if self._planned is None or self._planned[0] != key:
+            settings = {"lr": self.lr, "momentum": self.momentum, "weight_decay": self.weight_decay}
+            self._planned = (key, optimizer_state_nbytes(self.optimizer_spec, params, **settings))
+        return self._planned[1]
 
     def _optimizer_items(self) -> list[Any]:
         """The optimizer's state, plus a reservation for state it will create when it steps.
@@ -278,7 +525,7 @@ class Learner:
         self._accounts = names
 
 
-def _as_tensor(data: Any) -> torch.Tensor:
+def as_tensor(data: Any) -> torch.Tensor:
     """A tensor view of arrays and tensors (read-only numpy arrays are copied, not written)."""
     if isinstance(data, torch.Tensor):
         return data

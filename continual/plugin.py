@@ -13,6 +13,7 @@ HOOKS = (
     "before_experience",
     "before_batch",
     "before_backward",
+    "after_backward",
     "after_batch",
     "after_experience",
     "before_eval",
@@ -27,13 +28,16 @@ class Plugin:
     moments of training, like an Avalanche plugin (the names follow
     Avalanche's callbacks, without the ``_training_exp`` suffixes). Each hook
     receives the learner, whose public attributes (``model``, ``optimizer``,
-    ``experience``, ``batch``, ``logits``, ``loss``, ``accountant``) it may read
-    and replace.
+    ``experience``, ``train_data``, ``batch``, ``output``, ``loss``,
+    ``accountant``, ``stop_training``) it may read and replace.
 
     Whatever a plugin keeps between experiences must be returned by
     :meth:`memory_items`: the learner charges those items to the shared
     accountant under ``"<name>/<item>"`` accounts. A plugin sizes its stores
     from ``learner.accountant.headroom()``; it never holds a private budget.
+
+    Whatever a plugin keeps must also be in its :meth:`state_dict`, so that a
+    checkpoint or a rollback restores it (see :mod:`continual.state`).
 
     Attributes
     ----------
@@ -73,17 +77,36 @@ class Plugin:
         """
         return {}
 
+    def state_dict(self) -> dict[str, Any]:
+        """What the plugin keeps, as a state of tensors, arrays and JSON values.
+
+        Tensors are returned by reference; declare with :func:`continual.state.read_only`
+        those that are replaced rather than modified, so that rollbacks do not copy them.
+        """
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any], learner: Learner) -> None:
+        """Restore what :meth:`state_dict` returned, before the learner loads its model.
+
+        A plugin that changes the model's structure (adds blocks, heads) rebuilds it here on
+        ``learner.model``, so that the learner can then load the weights.
+        """
+
     def before_experience(self, learner: Learner) -> None:
-        """Called before training on ``learner.experience`` (grow the model here)."""
+        """Called before training on ``learner.experience`` (grow the model, or replace
+        ``learner.train_data``, here)."""
 
     def before_batch(self, learner: Learner) -> None:
         """Called with ``learner.batch`` set; may replace it (add replayed samples)."""
 
     def before_backward(self, learner: Learner) -> None:
-        """Called with ``learner.logits`` and ``learner.loss``; may add loss terms."""
+        """Called with ``learner.output`` and ``learner.loss``; may add loss terms."""
+
+    def after_backward(self, learner: Learner) -> None:
+        """Called with the gradients computed, before the optimizer step (may edit them)."""
 
     def after_batch(self, learner: Learner) -> None:
-        """Called after the optimizer step."""
+        """Called after the optimizer step; may set ``learner.stop_training``."""
 
     def after_experience(self, learner: Learner) -> None:
         """Called after training on an experience (update stores here)."""

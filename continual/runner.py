@@ -1,11 +1,15 @@
 """``continual-run``: run an experiment from the Hydra configs in ``continual/conf``.
 
-An experiment config names its run function (``run:``, a dotted path). The
-default, :func:`run_classification`, trains every strategy of the experiment
-on its stream at each budget, under one shared
-:class:`~continual.accountant.MemoryAccountant`. The run folder receives
-``results.json``, the figures ``accuracy_vs_memory.png`` and
-``ledger_<strategy>_<budget>.png``, and TensorBoard logs under ``tb/``.
+An experiment config names its run function (``run:``, a dotted path, so that ``continual``
+imports no domain package). The default, :func:`run_stream_experiment`, runs every method of
+the experiment (an estimator spec) on its stream at each budget with the one evaluation
+protocol. Every run function receives a :class:`~continual.run_folder.RunFolder` and returns
+JSON-ready results with a ``"table"``; the folder receives ``results.json``, the figures,
+TensorBoard logs under ``tb/`` and, with ``checkpoint=true``, a checkpoint per run after each
+experience, from which ``resume=true`` continues an interrupted run::
+
+    continual-run experiment=finetune_vs_replay
+    continual-run experiment=finetune_vs_replay hydra.run.dir=outputs/<day>/<time> resume=true
 """
 
 from __future__ import annotations
@@ -13,151 +17,248 @@ from __future__ import annotations
 import itertools
 import json
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import hydra
+import numpy as np
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import get_method, instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from continual.accountant import MemoryAccountant
-from continual.budget import parse_budget
-from continual.figures import plot_accuracy_vs_memory, plot_ledger
-from continual.learner import Learner
+from continual.budget import format_bytes, parse_budget
+from continual.checkpoint import load, save
+from continual.estimator import BudgetedEstimator
+from continual.evaluation import ScoreMatrix
+from continual.figures import plot_accuracy_vs_memory, plot_ledger, plot_stream_scores
 from continual.progress import progress
-from continual.tables import align
-from continual.tensorboard import TensorBoardLogger
+from continual.run_folder import RunFolder
+from continual.tables import format_table
 
-__all__ = ["format_table", "main", "run_classification", "run_experiment"]
+__all__ = ["format_runs", "main", "run_experiment", "run_stream_experiment"]
 
 
 def run_experiment(cfg: DictConfig, out_dir: str | Path) -> dict[str, Any]:
-    """Run ``cfg.experiment`` and write ``results.json`` to ``out_dir``.
+    """Run ``cfg.experiment`` and write its run folder at ``out_dir``.
 
-    The experiment's ``run`` key names the function that runs it (a dotted
-    path, so that ``continual`` imports no domain package); it defaults to
-    :func:`run_classification`. A run function takes ``(cfg, out_dir)``,
-    writes its figures and logs to ``out_dir`` and returns JSON-ready results
-    whose ``"table"`` entry is the text printed at the end.
+    The experiment's ``run`` key names the function that runs it; it defaults to
+    :func:`run_stream_experiment`. A run function takes ``(cfg, folder)``, writes its figures
+    and logs through the :class:`~continual.run_folder.RunFolder` and returns JSON-ready
+    results whose ``"table"`` entry is the text printed at the end.
     """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    folder = RunFolder(out_dir)
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
-    run = get_method(cfg.experiment.get("run", "continual.runner.run_classification"))
-    results = {
+    run = get_method(cfg.experiment.get("run", "continual.runner.run_stream_experiment"))
+    results = run(cfg, folder)
+    table = results.pop("table")
+    header = {
         "experiment": cfg.experiment.name,
         "seed": cfg.seed,
         "config": OmegaConf.to_container(cfg, resolve=True),
-        **run(cfg, out_dir),
     }
-    (out_dir / "results.json").write_text(json.dumps(results, indent=2))
-    return results
+    return folder.finish({**header, **results}, table)
 
 
-def run_classification(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
-    """Train every strategy at every budget on the experiment's stream.
+def run_stream_experiment(cfg: DictConfig, folder: RunFolder) -> dict[str, Any]:
+    """Run every method of ``cfg.experiment`` on its stream at every budget.
 
-    Returns one record per (strategy, budget) with the accuracy matrix, its
-    summary, the final ledger and the wall time, plus the printed table.
-    Figures: ``accuracy_vs_memory.png`` and ``ledger_<strategy>_<budget>.png``;
-    TensorBoard logs under ``tb/``.
+    The experiment gives a ``stream`` (a Hydra ``_target_``), ``methods`` (name to an
+    estimator spec), ``train`` (settings shared by every method), ``budgets`` (used when the
+    top-level ``budget`` is null; a method's own ``budget`` wins), and optionally ``metrics``
+    (names among the estimators' ``scores``; default: ``score``), ``lower_is_better`` and
+    ``horizon`` (see :meth:`~continual.estimator.BudgetedEstimator.evaluate`).
+
+    Each run records its score matrices, their summaries, the final ledger and the wall time.
+    Figures: ``score_vs_memory.png`` (the first metric's average incremental score against
+    the bytes used), ``scores_<metric>.png`` (the incremental score after each experience,
+    with the stream's ``oracle`` metadata as a reference when every experience has one) and
+    ``ledger_<run>.png``.
     """
-    stream = instantiate(cfg.experiment.stream)
-    grid = list(itertools.product(_budgets(cfg), cfg.experiment.strategies))
-    runs = [
-        _run_one(cfg, stream, strategy, budget, out_dir)
-        for budget, strategy in progress(grid, verbose=cfg.verbose, desc="runs")
-    ]
-    _plot_accuracy(runs, out_dir)
-    return {"runs": runs, "table": format_table(runs)}
+    exp = cfg.experiment
+    stream = instantiate(exp.stream)
+    metrics = list(exp.get("metrics") or []) or None
+    grid = list(itertools.product(_budgets(cfg), exp.methods))
+    several = len({budget for budget, _ in grid}) > 1
+    runs = []
+    for budget, name in progress(grid, verbose=cfg.verbose, desc="runs"):
+        label = f"{name}_{budget}" if several else name
+        runs.append(_run_method(cfg, stream, name, budget, label, metrics, folder))
+    _plot_stream(runs, stream, folder)
+    return {"runs": runs, "table": format_runs(runs)}
 
 
 def _budgets(cfg: DictConfig) -> list[int | None]:
-    budgets = [cfg.budget] if cfg.budget is not None else list(cfg.experiment.budgets)
+    if cfg.budget is not None:
+        return [parse_budget(cfg.budget)]
+    budgets = cfg.experiment.get("budgets")
+    if budgets is None:
+        return [parse_budget(cfg.experiment.get("budget"))]
     return [parse_budget(b) for b in budgets]
 
 
-def _run_one(
-    cfg: DictConfig, stream: Any, strategy: str, budget: int | None, out_dir: Path
+def _run_method(
+    cfg: DictConfig,
+    stream: Any,
+    name: str,
+    budget: int | None,
+    label: str,
+    metrics: list[str] | None,
+    folder: RunFolder,
 ) -> dict[str, Any]:
-    torch.manual_seed(cfg.seed)
-    model = instantiate(cfg.experiment.model)
-    plugin = instantiate(cfg.experiment.strategies[strategy])
-    accountant = MemoryAccountant(budget)
-    learner = Learner(
-        model,
-        plugins=[plugin],
-        accountant=accountant,
-        seed=cfg.seed,
-        **cfg.experiment.learner,
+    exp = cfg.experiment
+    spec = OmegaConf.to_container(exp.methods[name], resolve=True)
+    spec = {**(OmegaConf.to_container(exp.get("train") or {}, resolve=True)), **spec}
+    spec.setdefault("budget", budget)
+    spec["random_state"] = cfg.seed
+    checkpoint = folder.path / "checkpoints" / f"{label}.safetensors"
+    progress_file = checkpoint.with_suffix(".json")
+    start, done = 0, None
+    if cfg.get("resume") and progress_file.exists():
+        done = json.loads(progress_file.read_text())
+        estimator = load(checkpoint)
+        start = done["experiences"]
+    else:
+        estimator = instantiate(spec)
+    if not isinstance(estimator, BudgetedEstimator):
+        raise TypeError(f"method {name!r} must be a BudgetedEstimator, got {type(estimator)}")
+    seconds = 0.0 if done is None else done["seconds"]
+    clock = time.perf_counter()
+
+    def after_experience(i: int) -> None:
+        nonlocal seconds, clock
+        seconds += time.perf_counter() - clock
+        ledger = estimator.accountant_.ledger()
+        folder.log_experience(label, i, losses=estimator.losses_, ledger=ledger.accounts)
+        if cfg.get("checkpoint", True):
+            checkpoint.parent.mkdir(exist_ok=True)
+            save(estimator, checkpoint)
+            partial = {k: _partial(m) for k, m in _as_dict(scores).items()}
+            record = {"experiences": i + 1, "seconds": seconds, "scores": partial}
+            progress_file.write_text(json.dumps(record))
+        clock = time.perf_counter()
+
+    scores = _empty(stream, metrics, exp) if done is None else _matrices(done["scores"], metrics)
+    matrices = estimator.evaluate(
+        stream,
+        metrics=metrics,
+        lower_is_better=list(exp.get("lower_is_better") or []),
+        horizon=exp.get("horizon"),
+        after_experience=after_experience,
+        start=start,
+        scores=scores,
+        verbose=0,
     )
-    start = time.perf_counter()
-    scores = learner.run(stream)
-    seconds = time.perf_counter() - start
-    label = f"{strategy}_{budget}"
-    _log_tensorboard(out_dir / "tb" / label, scores, accountant)
-    plot_ledger(accountant.timeline(), path=out_dir / f"ledger_{label}.png", budget=budget).clear()
+    matrices = _as_dict(matrices)
+    for i, values in enumerate(zip(*(m.incremental_accuracies() for m in matrices.values()))):
+        folder.log_experience(label, i, scores=dict(zip(matrices, map(float, values))))
+    ledger = estimator.accountant_.ledger()
+    plot = plot_ledger(estimator.accountant_.timeline(), budget=ledger.budget)
+    folder.figure(f"ledger_{label}", plot)
     return {
-        "strategy": strategy,
-        "budget": budget,
-        "scores": scores.to_dict(),
-        "ledger": accountant.ledger().to_dict(),
+        "method": name,
+        "run": label,
+        "budget": ledger.budget,
+        "scores": {metric: matrix.to_dict() for metric, matrix in matrices.items()},
+        "ledger": ledger.to_dict(),
         "seconds": seconds,
     }
 
 
-def _log_tensorboard(log_dir: Path, scores: Any, accountant: MemoryAccountant) -> None:
-    accuracies = scores.incremental_accuracies()
-    with TensorBoardLogger(log_dir) as logger:
-        for snapshot, accuracy in zip(accountant.history, accuracies):
-            logger.log_scores(snapshot.step, {"incremental_accuracy": float(accuracy)})
-            logger.log_ledger(snapshot.step, snapshot.ledger.accounts)
+def _empty(stream: Any, metrics: list[str] | None, exp: DictConfig) -> Any:
+    lower = set(exp.get("lower_is_better") or [])
+    if metrics is None:
+        return ScoreMatrix(len(stream))
+    return {m: ScoreMatrix(len(stream), higher_is_better=m not in lower) for m in metrics}
 
 
-def _plot_accuracy(runs: list[dict[str, Any]], out_dir: Path) -> None:
+def _matrices(saved: Mapping[str, Any], metrics: list[str] | None) -> Any:
+    matrices = {
+        name: ScoreMatrix.from_array(
+            np.array([[np.nan if v is None else v for v in row] for row in data["matrix"]]),
+            data["test_sizes"],
+            higher_is_better=data.get("higher_is_better", True),
+        )
+        for name, data in saved.items()
+    }
+    return matrices["score"] if metrics is None else matrices
+
+
+def _partial(matrix: ScoreMatrix) -> dict[str, Any]:
+    """The entries of a matrix being filled (no summary: it needs every row)."""
+    return {
+        "matrix": [[None if np.isnan(v) else float(v) for v in row] for row in matrix.matrix],
+        "test_sizes": None if matrix.test_sizes is None else list(matrix.test_sizes),
+        "higher_is_better": matrix.higher_is_better,
+    }
+
+
+def _as_dict(scores: ScoreMatrix | Mapping[str, ScoreMatrix]) -> dict[str, ScoreMatrix]:
+    return {"score": scores} if isinstance(scores, ScoreMatrix) else dict(scores)
+
+
+def _plot_stream(runs: list[dict[str, Any]], stream: Any, folder: RunFolder) -> None:
+    metrics = list(runs[0]["scores"])
+    first = metrics[0]
     curves: dict[str, list[tuple[int, float]]] = {}
     for run in runs:
-        used = run["ledger"]["total"]
-        accuracy = run["scores"]["summary"]["average_incremental_accuracy"]
-        curves.setdefault(run["strategy"], []).append((used, accuracy))
-    figure = plot_accuracy_vs_memory(
-        curves, path=out_dir / "accuracy_vs_memory.png", metric="average incremental accuracy"
-    )
-    figure.clear()
-
-
-def format_table(runs: list[dict[str, Any]]) -> str:
-    """An aligned text table: accuracy, forgetting and bytes per ledger account."""
-    accounts = sorted({a for run in runs for a in run["ledger"]["accounts"]})
-    header = ["strategy", "budget", "avg inc acc", "last acc", "forgetting", *accounts, "total"]
-    rows = [header]
-    for run in runs:
-        summary, ledger = run["scores"]["summary"], run["ledger"]
-        rows.append(
-            [
-                run["strategy"],
-                "none" if run["budget"] is None else f"{run['budget']:,}",
-                f"{summary['average_incremental_accuracy']:.3f}",
-                f"{summary['last_accuracy']:.3f}",
-                f"{summary['forgetting']:.3f}",
-                *(f"{ledger['accounts'].get(a, 0):,}" for a in accounts),
-                f"{ledger['total']:,}",
-            ]
+        final = run["scores"][first]["summary"]["average_incremental_accuracy"]
+        curves.setdefault(run["method"], []).append((run["ledger"]["total"], final))
+    figure = plot_accuracy_vs_memory(curves, metric=f"{first}: average incremental score")
+    folder.figure("score_vs_memory", figure)
+    oracle = [exp.metadata.get("oracle") for exp in stream]
+    reference = None
+    if all(value is not None for value in oracle):
+        reference = list(np.cumsum(oracle) / np.arange(1, len(oracle) + 1))
+    for metric in metrics:
+        lines = {run["run"]: _incremental(run["scores"][metric]) for run in runs}
+        figure = plot_stream_scores(
+            lines,
+            metric=f"{metric}, mean over experiences seen",
+            reference=reference if metric == first else None,
+            reference_label="oracle",
         )
-    return align(rows)
+        folder.figure(f"scores_{metric}", figure)
+
+
+def _incremental(saved: Mapping[str, Any]) -> list[float]:
+    matrix = np.array([[np.nan if v is None else v for v in row] for row in saved["matrix"]])
+    return ScoreMatrix.from_array(matrix, saved["test_sizes"]).incremental_accuracies().tolist()
+
+
+def format_runs(runs: list[dict[str, Any]]) -> str:
+    """A table of runs: per metric the average incremental score, last score, forgetting and
+    forward score; the bytes of every ledger account, the total, the peak; the wall time."""
+    metrics = list(runs[0]["scores"])
+    accounts = list(dict.fromkeys(a for run in runs for a in run["ledger"]["accounts"]))
+    header = ["run", "budget"]
+    for metric in metrics:
+        prefix = "" if metric == "score" else f"{metric} "
+        header += [f"{prefix}avg", f"{prefix}last", f"{prefix}forget", f"{prefix}fwd"]
+    header += [*accounts, "total", "peak", "seconds"]
+    rows = []
+    for run in runs:
+        row: list[Any] = [run["run"], format_bytes(run["budget"] or float("inf"))]
+        for metric in metrics:
+            summary = run["scores"][metric]["summary"]
+            row += [
+                summary["average_incremental_accuracy"],
+                summary["last_accuracy"],
+                summary["forgetting"],
+                summary["forward_score"],
+            ]
+        ledger = run["ledger"]
+        row += [*(ledger["accounts"].get(a, 0) for a in accounts), ledger["total"], ledger["peak"]]
+        rows.append([*row, f"{run['seconds']:.1f}"])
+    return format_table(header, rows)
 
 
 @hydra.main(config_path="conf", config_name="config", version_base=None)
 def main(cfg: DictConfig) -> None:
     """Entry point of the ``continual-run`` console script."""
-    out_dir = Path(HydraConfig.get().runtime.output_dir)
-    results = run_experiment(cfg, out_dir)
-    if cfg.verbose:
-        print(results["table"])
-        print(f"results, figures and TensorBoard logs in {out_dir}")
+    run_experiment(cfg, Path(HydraConfig.get().runtime.output_dir))
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from omegaconf import DictConfig
 from continual.accountant import MemoryAccountant
 from continual.figures import plot_accuracy_vs_memory
 from continual.progress import progress
-from continual.tables import align
+from continual.tables import format_table
 from recsys.dsl import DynamicSparsity, SparseTable
 from recsys.graphhash import DoubleGraphHash, GraphHash, cluster_bipartite
 from recsys.mappers import DoubleHash, FrequencyHash, Full, IdMapper, ModuloHash
@@ -268,7 +268,7 @@ def format_records(records: list[dict[str, Any]]) -> str:
                 f"{r['eval_s']:.2f}",
             ]
         )
-    return align(rows)
+    return format_table(rows[0], rows[1:])
 
 
 def compare(

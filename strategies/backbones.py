@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-__all__ = ["MLP", "DigitsConvNet", "make_backbone", "split_backbone"]
+__all__ = ["MLP", "DigitsConvNet", "head_classes", "make_backbone", "split_backbone"]
 
 
 class MLP(nn.Module):
@@ -105,6 +105,24 @@ def _conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
         nn.BatchNorm2d(out_channels),
         nn.ReLU(),
     )
+
+
+def head_classes(model: nn.Module) -> int:
+    """The number of classes of a backbone: the outputs of its linear ``head``.
+
+    Examples
+    --------
+    >>> from strategies.backbones import MLP, head_classes
+    >>> head_classes(MLP(4, 3, hidden_sizes=(8,)))
+    3
+    """
+    head = getattr(model, "head", None)
+    if not isinstance(head, nn.Linear):
+        raise TypeError(
+            f"model must have a linear `head` giving the number of classes, got "
+            f"{type(head).__name__} on {type(model).__name__}"
+        )
+    return head.out_features
 
 
 def split_backbone(model: nn.Module) -> tuple[nn.Module, nn.Module, int]:

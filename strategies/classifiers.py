@@ -1,12 +1,22 @@
-"""scikit-learn faces of the strategies: ``partial_fit`` is one experience."""
+"""scikit-learn faces of the class-incremental strategies: ``partial_fit`` is one experience."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from abc import abstractmethod
+from collections.abc import Mapping, Sequence
+from types import SimpleNamespace
+from typing import Any
 
+import numpy as np
+import torch
+from sklearn.base import ClassifierMixin
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
-from continual.estimator import ContinualClassifier
+from continual.estimator import BudgetedEstimator
+from continual.learner import Learner
+from continual.measure import nbytes
 from continual.plugin import Plugin
 from strategies.backbones import make_backbone
 from strategies.der import DER
@@ -16,12 +26,215 @@ from strategies.memo import MEMO
 from strategies.replay import Replay
 
 __all__ = [
+    "ContinualClassifier",
     "DERClassifier",
     "FinetuneClassifier",
     "ICaRLClassifier",
     "MEMOClassifier",
     "ReplayClassifier",
 ]
+
+
+class ContinualClassifier(ClassifierMixin, BudgetedEstimator):
+    """Base of the class-incremental classifiers: a backbone, a strategy's plugins, the Learner.
+
+    Subclasses store their hyperparameters in ``__init__`` (at least those of
+    :class:`~continual.estimator.BudgetedEstimator` and ``optimizer``, ``lr``, ``epochs``,
+    ``batch_size`` and ``input_scale``) and implement :meth:`_make_model` and
+    :meth:`_make_plugins`.
+
+    The conventions follow :class:`sklearn.linear_model.SGDClassifier`: ``classes`` is
+    required on the first call to :meth:`partial_fit` and declares every class the stream will
+    ever show; :meth:`fit` forgets the past and learns ``(X, y)`` as a single experience.
+    Integer inputs (uint8 images) keep their dtype in stored exemplars; floating inputs are
+    kept as float32. Inputs are cast to float32 and multiplied by ``input_scale`` before they
+    reach the model. The model and the optimizer state it will hold are checked against the
+    budget, from their shapes, before the model is built.
+
+    Attributes
+    ----------
+    classes_ : ndarray
+        The declared classes.
+    n_features_in_ : int
+        Features seen on the first call.
+    learner_ : Learner
+        The training loop, with ``model`` and ``plugins``.
+    accountant_, seed_, n_partial_fits_
+        As in :class:`~continual.estimator.BudgetedEstimator`.
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from strategies.classifiers import ContinualClassifier
+    >>> class LinearClassifier(ContinualClassifier):
+    ...     def __init__(self, budget=None, *, optimizer="sgd", lr=0.1, epochs=5, batch_size=16,
+    ...                  input_scale=1.0, random_state=None, verbose=0, device="cpu",
+    ...                  rollback="memory"):
+    ...         self.budget, self.optimizer, self.lr, self.epochs = budget, optimizer, lr, epochs
+    ...         self.batch_size, self.input_scale = batch_size, input_scale
+    ...         self.random_state, self.verbose = random_state, verbose
+    ...         self.device, self.rollback = device, rollback
+    ...     def _make_model(self, n_features, n_classes):
+    ...         return torch.nn.Linear(n_features, n_classes)
+    ...     def _make_plugins(self):
+    ...         return []
+    >>> X = np.array([[0.0, 1.0], [1.0, 0.0]] * 20)
+    >>> y = np.array([0, 1] * 20)
+    >>> clf = LinearClassifier(budget="1 KB", random_state=0).partial_fit(X, y, classes=[0, 1])
+    >>> clf.predict([[0.0, 1.0], [1.0, 0.0]]), clf.accountant_.total()
+    (array([0, 1]), 48)
+    """
+
+    @abstractmethod
+    def _make_model(self, n_features: int, n_classes: int) -> nn.Module:
+        """The network for ``n_features`` inputs and ``n_classes`` logits."""
+
+    @abstractmethod
+    def _make_plugins(self) -> list[Plugin]:
+        """The strategy's plugins, seeded from ``seed_``."""
+
+    # ----------------------------------------------------------------- fitting
+    def fit(self, X: Any, y: Any) -> ContinualClassifier:
+        """Forget everything and learn ``(X, y)`` as one experience."""
+        classes = np.unique(np.asarray(y)) if y is not None else None
+        return super().fit(X, y, classes=classes)
+
+    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> ContinualClassifier:
+        """Learn one experience ``(X, y)``.
+
+        Parameters
+        ----------
+        X
+            Array of shape (n_samples, n_features).
+        y
+            Labels, each one of the declared classes.
+        classes
+            Every class of the stream; required on the first call, optional (and then equal
+            to the first) afterwards.
+        """
+        return super().partial_fit(X, y, classes=classes)
+
+    # --------------------------------------------------------------- inference
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities, columns ordered as ``classes_``."""
+        check_is_fitted(self)
+        X = _compact(validate_data(self, X, reset=False, dtype="numeric"))
+        logits = self.learner_.predict(X)
+        return torch.softmax(logits, dim=1).numpy().astype(np.float64)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Most probable class of each sample."""
+        probabilities = self.predict_proba(X)
+        return self.classes_[probabilities.argmax(axis=1)]
+
+    def scores(self, X: Any, y: Any = None) -> dict[str, float]:
+        """``{"accuracy": ...}`` on ``(X, y)``."""
+        return {"accuracy": self.score(X, y)}
+
+    # ------------------------------------------------------- BudgetedEstimator
+    def _validate_input(
+        self, X: Any, y: Any = None, *, first: bool, classes: Any = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        if y is not None and hasattr(X, "__len__") and len(X) == 0:
+            raise ValueError(
+                "X must hold at least one sample: an experience cannot be empty, got 0 samples"
+            )
+        X, y = validate_data(self, X, y, reset=first, dtype="numeric")
+        check_classification_targets(y)
+        if first and classes is None:
+            raise ValueError(
+                "classes must be passed on the first call to partial_fit, got classes=None; "
+                "expected every class the stream will show, e.g. classes=np.arange(10)"
+            )
+        declared = np.unique(np.asarray(classes)) if classes is not None else None
+        if not first and declared is not None and not np.array_equal(declared, self.classes_):
+            raise ValueError(
+                f"classes={declared.tolist()} differs from the classes declared on the first "
+                f"call to partial_fit, {self.classes_.tolist()}"
+            )
+        known = declared if first else self.classes_
+        unknown = np.setdiff1d(np.unique(y), known)
+        if unknown.size:
+            raise ValueError(
+                f"y contains labels {unknown.tolist()} outside the declared classes "
+                f"{known.tolist()}; declare every class in `classes` on the first call"
+            )
+        return _compact(X), y
+
+    def _initialize(self, data: Any, classes: Any = None) -> None:
+        self.classes_ = np.unique(np.asarray(classes))
+
+    def _planned_bytes(self, data: Any) -> Mapping[str, int]:
+        """On the first call: the model and its optimizer state, measured on the meta device."""
+        if hasattr(self, "learner_"):
+            return {}
+        with torch.device("meta"):
+            model = self._make_model(self.n_features_in_, len(self.classes_))
+        planner = Learner(model, **self._learner_settings())
+        return {"model": nbytes(model), "optimizer": planner.optimizer_state_nbytes()}
+
+    def _build(self) -> None:
+        model = self._make_model(self.n_features_in_, len(self.classes_))
+        self.learner_ = Learner(
+            model,
+            plugins=self._make_plugins(),
+            accountant=self.accountant_,
+            seed=self.seed_,
+            verbose=self.verbose,
+            **self._learner_settings(),
+        )
+
+    def _learner_settings(self) -> dict[str, Any]:
+        return {
+            "optimizer": self.optimizer,
+            "lr": self.lr,
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "input_scale": self.input_scale,
+        }
+
+    def _learn(self, data: tuple[np.ndarray, np.ndarray]) -> None:
+        X, y = data
+        labels = np.searchsorted(self.classes_, y)
+        experience = SimpleNamespace(index=self.n_partial_fits_, train=(X, labels), test=None)
+        self.learner_.train_experience(experience)
+        self.losses_ = list(self.learner_.epoch_losses)
+
+    def _state_dict(self) -> dict[str, Any]:
+        return {"learner": self.learner_.state_dict()}
+
+    def _load_state_dict(self, state: dict[str, Any]) -> None:
+        self.learner_.load_state_dict(state["learner"])
+
+    def _learn_experience(self, experience: Any) -> None:
+        X, y = experience.train
+        classes = self.classes_ if hasattr(self, "classes_") else self._stream_classes
+        self.partial_fit(X, y, classes=classes)
+
+    def evaluate(self, stream: Sequence[Any], **kwargs: Any) -> Any:
+        """Learn ``stream`` experience by experience and score every experience after each.
+
+        The classes of the first call are every label of the stream's training payloads.
+        See :meth:`continual.estimator.BudgetedEstimator.evaluate`.
+        """
+        self._stream_classes = np.unique(np.concatenate([exp.train[1] for exp in stream]))
+        try:
+            return super().evaluate(stream, **kwargs)
+        finally:
+            del self._stream_classes
+
+    def _score_payload(self, payload: Any) -> float:
+        X, y = payload
+        return self.score(X, y)
+
+    def _scores_payload(self, payload: Any) -> dict[str, float]:
+        X, y = payload
+        return self.scores(X, y)
+
+
+def _compact(X: np.ndarray) -> np.ndarray:
+    """Keep integer inputs as they are; store floating inputs as float32."""
+    return X.astype(np.float32, copy=False) if X.dtype.kind == "f" else X
 
 
 class FinetuneClassifier(ContinualClassifier):
@@ -53,9 +266,12 @@ class FinetuneClassifier(ContinualClassifier):
         Inputs are multiplied by this after the float cast (``1/16`` for digits, ``1/255``
         for uint8 images).
     random_state
-        Seed of the initialisation and the batch order.
+        Seed of the initialisation, the batch order and the strategy's choices; None draws
+        one (kept as ``seed_``).
     verbose
         0 for silence.
+    device, rollback
+        As in :class:`~continual.estimator.BudgetedEstimator`.
 
     Examples
     --------
@@ -84,6 +300,8 @@ class FinetuneClassifier(ContinualClassifier):
         input_scale: float = 1.0,
         random_state: int | None = None,
         verbose: int = 0,
+        device: str = "cpu",
+        rollback: str = "memory",
     ) -> None:
         self.budget = budget
         self.backbone = backbone
@@ -96,13 +314,15 @@ class FinetuneClassifier(ContinualClassifier):
         self.input_scale = input_scale
         self.random_state = random_state
         self.verbose = verbose
+        self.device = device
+        self.rollback = rollback
 
     def _make_model(self, n_features: int, n_classes: int) -> nn.Module:
         return make_backbone(
             self.backbone, n_features, n_classes, hidden_sizes=self.hidden_sizes, width=self.width
         )
 
-    def _make_plugins(self, seed: int) -> list[Plugin]:
+    def _make_plugins(self) -> list[Plugin]:
         return [Finetune()]
 
 
@@ -117,7 +337,7 @@ class ReplayClassifier(FinetuneClassifier):
     Parameters
     ----------
     budget, backbone, hidden_sizes, width, optimizer, lr, epochs, batch_size, input_scale, \
-random_state, verbose
+random_state, verbose, device, rollback
         As in :class:`FinetuneClassifier`.
     policy
         Exemplar selection: ``"class_balanced"``, ``"herding"``, ``"random"`` or ``"reservoir"``.
@@ -153,6 +373,8 @@ random_state, verbose
         input_scale: float = 1.0,
         random_state: int | None = None,
         verbose: int = 0,
+        device: str = "cpu",
+        rollback: str = "memory",
     ) -> None:
         super().__init__(
             budget,
@@ -166,11 +388,13 @@ random_state, verbose
             input_scale=input_scale,
             random_state=random_state,
             verbose=verbose,
+            device=device,
+            rollback=rollback,
         )
         self.policy = policy
 
-    def _make_plugins(self, seed: int) -> list[Plugin]:
-        return [Replay(policy=self.policy, seed=seed)]
+    def _make_plugins(self) -> list[Plugin]:
+        return [Replay(policy=self.policy, seed=self.seed_)]
 
 
 class MEMOClassifier(FinetuneClassifier):
@@ -186,7 +410,7 @@ class MEMOClassifier(FinetuneClassifier):
     Parameters
     ----------
     budget, backbone, hidden_sizes, width, optimizer, lr, epochs, batch_size, input_scale, \
-random_state, verbose
+random_state, verbose, device, rollback
         As in :class:`FinetuneClassifier` (the MLP defaults to two hidden layers, so that
         there is a generalized part to share).
     train_base
@@ -232,6 +456,8 @@ random_state, verbose
         input_scale: float = 1.0,
         random_state: int | None = None,
         verbose: int = 0,
+        device: str = "cpu",
+        rollback: str = "memory",
     ) -> None:
         super().__init__(
             budget,
@@ -245,18 +471,20 @@ random_state, verbose
             input_scale=input_scale,
             random_state=random_state,
             verbose=verbose,
+            device=device,
+            rollback=rollback,
         )
         self.train_base = train_base
         self.aux_weight = aux_weight
         self.weight_alignment = weight_alignment
 
-    def _make_plugins(self, seed: int) -> list[Plugin]:
+    def _make_plugins(self) -> list[Plugin]:
         return [
             MEMO(
                 train_base=self.train_base,
                 aux_weight=self.aux_weight,
                 weight_alignment=self.weight_alignment,
-                seed=seed,
+                seed=self.seed_,
             )
         ]
 
@@ -272,7 +500,7 @@ class DERClassifier(FinetuneClassifier):
     Parameters
     ----------
     budget, backbone, hidden_sizes, width, optimizer, lr, epochs, batch_size, input_scale, \
-random_state, verbose
+random_state, verbose, device, rollback
         As in :class:`MEMOClassifier`.
     aux_weight, weight_alignment
         As in :class:`MEMOClassifier`.
@@ -306,6 +534,8 @@ random_state, verbose
         input_scale: float = 1.0,
         random_state: int | None = None,
         verbose: int = 0,
+        device: str = "cpu",
+        rollback: str = "memory",
     ) -> None:
         super().__init__(
             budget,
@@ -319,12 +549,16 @@ random_state, verbose
             input_scale=input_scale,
             random_state=random_state,
             verbose=verbose,
+            device=device,
+            rollback=rollback,
         )
         self.aux_weight = aux_weight
         self.weight_alignment = weight_alignment
 
-    def _make_plugins(self, seed: int) -> list[Plugin]:
-        return [DER(aux_weight=self.aux_weight, weight_alignment=self.weight_alignment, seed=seed)]
+    def _make_plugins(self) -> list[Plugin]:
+        return [
+            DER(aux_weight=self.aux_weight, weight_alignment=self.weight_alignment, seed=self.seed_)
+        ]
 
 
 class ICaRLClassifier(FinetuneClassifier):
@@ -339,7 +573,7 @@ class ICaRLClassifier(FinetuneClassifier):
     Parameters
     ----------
     budget, backbone, hidden_sizes, width, optimizer, lr, epochs, batch_size, input_scale, \
-random_state, verbose
+random_state, verbose, device, rollback
         As in :class:`FinetuneClassifier`.
     temperature
         Distillation temperature.
@@ -377,6 +611,8 @@ random_state, verbose
         input_scale: float = 1.0,
         random_state: int | None = None,
         verbose: int = 0,
+        device: str = "cpu",
+        rollback: str = "memory",
     ) -> None:
         super().__init__(
             budget,
@@ -390,15 +626,17 @@ random_state, verbose
             input_scale=input_scale,
             random_state=random_state,
             verbose=verbose,
+            device=device,
+            rollback=rollback,
         )
         self.temperature = temperature
         self.distillation_weight = distillation_weight
 
-    def _make_plugins(self, seed: int) -> list[Plugin]:
+    def _make_plugins(self) -> list[Plugin]:
         return [
             ICaRL(
                 temperature=self.temperature,
                 distillation_weight=self.distillation_weight,
-                seed=seed,
+                seed=self.seed_,
             )
         ]

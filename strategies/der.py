@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from strategies.backbones import split_backbone
-from strategies.expandable import ExpandableNet, GrowingStrategy, _head_classes
+from strategies.backbones import head_classes, split_backbone
+from strategies.expandable import ExpandableNet, GrowingStrategy
 
 __all__ = ["DER"]
 
@@ -56,6 +56,6 @@ class DER(GrowingStrategy):
 
     def expand(self, model: nn.Module) -> ExpandableNet:
         """The learner's backbone without its head as the first of DER's extractors."""
-        n_classes = _head_classes(model)
+        n_classes = head_classes(model)
         generalized, specialized, dim = split_backbone(model)
         return ExpandableNet(nn.Identity(), nn.Sequential(generalized, specialized), dim, n_classes)

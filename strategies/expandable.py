@@ -30,6 +30,7 @@ from continual.accountant import BudgetExceededError
 from continual.exemplars import ExemplarStore
 from continual.learner import Learner
 from continual.measure import nbytes
+from continual.state import read_only
 from strategies.replay import Replay
 
 __all__ = [
@@ -132,7 +133,8 @@ class ExpandableNet(nn.Module):
 
     1. from the second task on, appends a new block, a copy of the previous one
        (``init_from_previous``) or a freshly initialised one, and freezes the old blocks
-       (no gradients, batch norm kept in eval mode);
+       (no gradients, batch norm kept in eval mode, buffers declared
+       :func:`~continual.state.read_only`: rollbacks keep frozen blocks by reference);
     2. widens the :class:`UnifiedHead` to the concatenated feature and adds the new classes,
        the old weights copied in;
     3. adds an auxiliary head with ``n_new + 1`` outputs on the newest block's feature, where
@@ -162,6 +164,7 @@ class ExpandableNet(nn.Module):
     ----------
     n_tasks : int
         Number of :meth:`grow` calls.
+
     last_features : torch.Tensor or None
         The feature of the last training-mode forward pass (for the auxiliary loss).
 
@@ -216,10 +219,12 @@ class ExpandableNet(nn.Module):
                 _reset_parameters(block)
             for old in self.blocks:
                 old.requires_grad_(False)
+                read_only(list(old.buffers()))
             block.requires_grad_(True)
             self.blocks.append(block)
             if not self.train_shared:
                 self.shared.requires_grad_(False)
+                read_only(list(self.shared.buffers()))
         self.head.grow(self.feature_dim * len(self.blocks), new_classes)
         self.aux_head = (
             nn.Linear(self.feature_dim, len(new_classes) + 1).to(self.head.weight.device)
@@ -410,21 +415,40 @@ class GrowingStrategy(Replay, ABC):
         self.weight_alignment = weight_alignment
         super().__init__(policy="herding", replay_batch_size=replay_batch_size, seed=seed)
 
+    def _reset(self) -> None:
+        super()._reset()
+        self.task_classes: list[list[int]] = []
+
     @abstractmethod
     def expand(self, model: nn.Module) -> ExpandableNet:
         """Build the growing network from the learner's backbone (subclasses define it)."""
 
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "task_classes": [list(c) for c in self.task_classes]}
+
+    def load_state_dict(self, state: dict[str, Any], learner: Learner) -> None:
+        """Restore the store, then rebuild the grown network on the learner, task by task."""
+        super().load_state_dict(state, learner)
+        self.task_classes = []
+        for index, classes in enumerate(state["task_classes"]):
+            self._grow(learner, [int(c) for c in classes], index)
+
     def before_experience(self, learner: Learner) -> None:
-        if not isinstance(learner.model, ExpandableNet):
-            learner.model = self.expand(learner.model)
-        model = learner.model
         labels = np.unique(np.asarray(learner.experience.train[1]))
-        seen = set(model.head.classes.tolist())
-        with torch.random.fork_rng(devices=[]):  # seeded growth, global RNG untouched
-            torch.manual_seed(self.seed * 100_003 + learner.experience.index)
-            model.grow(sorted(set(labels.tolist()) - seen))
+        model = learner.model
+        seen = set(model.head.classes.tolist()) if isinstance(model, ExpandableNet) else set()
+        self._grow(learner, sorted(set(labels.tolist()) - seen), learner.experience.index)
         context = f"{type(self).__name__} at experience {learner.experience.index}"
         fit_store_to_budget(learner, self.store, context=context)
+
+    def _grow(self, learner: Learner, classes: list[int], index: int) -> None:
+        """Grow ``learner.model`` (made an :class:`ExpandableNet` first) for ``classes``."""
+        if not isinstance(learner.model, ExpandableNet):
+            learner.model = self.expand(learner.model)
+        with torch.random.fork_rng(devices=[]):  # seeded growth, global RNG untouched
+            torch.manual_seed(self.seed * 100_003 + index)
+            learner.model.grow(classes)
+        self.task_classes.append(classes)
 
     def before_batch(self, learner: Learner) -> None:
         replay_as_union(learner, self.store, self._generator, self.replay_batch_size)
@@ -443,13 +467,3 @@ class GrowingStrategy(Replay, ABC):
         if self.weight_alignment and model.n_tasks > 1:
             model.head.align_weights(model.n_new)
         super().after_experience(learner)
-
-
-def _head_classes(model: nn.Module) -> int:
-    head = getattr(model, "head", None)
-    if not isinstance(head, nn.Linear):
-        raise TypeError(
-            f"model must have a linear `head` giving the number of classes, got "
-            f"{type(head).__name__} on {type(model).__name__}"
-        )
-    return head.out_features

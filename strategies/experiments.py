@@ -24,7 +24,7 @@ from continual.figures import plot_accuracy_vs_memory
 from continual.learner import Learner
 from continual.measure import nbytes
 from continual.progress import progress
-from continual.tables import align
+from continual.tables import format_table
 from strategies.backbones import DigitsConvNet
 from strategies.der import DER
 from strategies.expandable import ExpandableNet
@@ -195,9 +195,10 @@ def format_aligned_table(
 ) -> str:
     """Three aligned tables: budget points; mean scores and ledger per method and budget; AUCs."""
     lines = ["budget points (DER at each width + fixed exemplars):"]
-    lines += align(
-        [["width", "bytes", "MB"]]
-        + [[str(p["width"]), f"{p['budget']:,}", f"{p['budget'] / 1e6:.4f}"] for p in points]
+    lines += format_table(
+        ["width", "bytes", "MB"],
+        [[p["width"], p["budget"], p["budget"] / 1e6] for p in points],
+        formats={"MB": ".4f"},
     ).splitlines()
     header = [
         "strategy", "budget", "avg inc acc", "last acc", "forgetting",
@@ -211,7 +212,7 @@ def format_aligned_table(
             ]
             rows.append(_row(strategy, point["budget"], group))
     lines += ["", "per method and budget (mean over seeds; bytes of the last seed):"]
-    lines += align(rows).splitlines()
+    lines += format_table(rows[0], rows[1:]).splitlines()
     auc_rows = [["strategy", "AUC-A", "+-", "AUC-L", "+-", "seconds"]]
     for strategy, auc in aucs.items():
         auc_rows.append(
@@ -225,7 +226,7 @@ def format_aligned_table(
             ]
         )
     lines += ["", "AUC over budgets (trapezoid rule, memory in MB, accuracy as a fraction):"]
-    lines += align(auc_rows).splitlines()
+    lines += format_table(auc_rows[0], auc_rows[1:]).splitlines()
     return "\n".join(lines)
 
 

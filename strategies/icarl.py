@@ -12,6 +12,8 @@ from torch import nn
 
 from continual.learner import Learner
 from continual.measure import nbytes
+from continual.state import read_only
+from strategies.backbones import head_classes
 from strategies.expandable import fit_store_to_budget, replay_as_union
 from strategies.replay import Replay
 
@@ -153,6 +155,24 @@ class ICaRL(Replay):
             "mean_classes": self.mean_classes,
         }
 
+    def state_dict(self) -> dict[str, Any]:
+        old = None if self.old_model is None else self.old_model.state_dict(keep_vars=True)
+        return {
+            **super().state_dict(),
+            "old_model": old,
+            "class_means": self.class_means,
+            "mean_classes": self.mean_classes,
+        }
+
+    def load_state_dict(self, state: dict[str, Any], learner: Learner) -> None:
+        super().load_state_dict(state, learner)
+        self.old_model = None
+        if state["old_model"] is not None:
+            self.old_model = _frozen_copy(learner.model)
+            self.old_model.load_state_dict(state["old_model"])
+        self.class_means = read_only(state["class_means"])
+        self.mean_classes = read_only(state["mean_classes"])
+
     # ------------------------------------------------------------------ training
     def before_experience(self, learner: Learner) -> None:
         # a teacher copy of the model will be kept from the end of this experience on
@@ -169,7 +189,7 @@ class ICaRL(Replay):
         old = self.mean_classes
         with torch.no_grad():
             teacher = self.old_model(learner.prepare(learner.batch[0]))[:, old]
-        student = learner.logits[:, old]
+        student = learner.output[:, old]
         t = self.temperature
         kd = F.kl_div(
             F.log_softmax(student / t, dim=1),
@@ -180,7 +200,7 @@ class ICaRL(Replay):
         learner.loss = learner.loss + self.distillation_weight * kd * t * t
 
     def after_experience(self, learner: Learner) -> None:
-        self.old_model = copy.deepcopy(learner.model).requires_grad_(False).eval()
+        self.old_model = _frozen_copy(learner.model)
         x, y = (np.asarray(part) for part in learner.experience.train)
         seen = np.union1d(self.mean_classes.numpy(), np.unique(y)).astype(np.int64)
         feature_dim = learner.features(x[:1]).shape[1]
@@ -190,6 +210,7 @@ class ICaRL(Replay):
         capacity = learner.accountant.room_for(self.store)
         self.store.update(x, y, capacity_bytes=capacity, feature_fn=learner.features)
         self._update_means(learner, x, y)
+        read_only([self.class_means, self.mean_classes])
 
     @torch.no_grad()
     def _update_means(self, learner: Learner, x: np.ndarray, y: np.ndarray) -> None:
@@ -211,7 +232,7 @@ class ICaRL(Replay):
         if not len(self.mean_classes):
             return
         self._trained_model = learner.model
-        n_classes = _n_outputs(learner.model)
+        n_classes = head_classes(learner.model)
         learner.model = NearestMeanClassifier(
             learner.model, self.class_means, self.mean_classes, n_classes
         )
@@ -221,10 +242,8 @@ class ICaRL(Replay):
             learner.model, self._trained_model = self._trained_model, None
 
 
-def _n_outputs(model: nn.Module) -> int:
-    head = getattr(model, "head", None)
-    if isinstance(head, nn.Linear):
-        return head.out_features
-    raise TypeError(
-        f"ICaRL needs a model with a linear `head` over all classes, got {type(model).__name__}"
-    )
+def _frozen_copy(model: nn.Module) -> nn.Module:
+    """A frozen evaluation-mode copy of ``model`` (the teacher), its buffers read-only."""
+    copy_ = copy.deepcopy(model).requires_grad_(False).eval()
+    read_only(list(copy_.buffers()))
+    return copy_

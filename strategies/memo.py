@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from strategies.backbones import split_backbone
-from strategies.expandable import ExpandableNet, GrowingStrategy, _head_classes
+from strategies.backbones import head_classes, split_backbone
+from strategies.expandable import ExpandableNet, GrowingStrategy
 
 __all__ = ["MEMO"]
 
@@ -78,6 +78,6 @@ class MEMO(GrowingStrategy):
 
     def expand(self, model: nn.Module) -> ExpandableNet:
         """The learner's backbone as a MEMO network (its head is dropped)."""
-        n_classes = _head_classes(model)
+        n_classes = head_classes(model)
         generalized, specialized, dim = split_backbone(model)
         return ExpandableNet(generalized, specialized, dim, n_classes, train_shared=self.train_base)

@@ -19,8 +19,8 @@ from torch import nn
 from continual.accountant import MemoryAccountant
 from continual.avalanche import dataset_arrays
 from continual.exemplars import ExemplarStore
-from strategies.backbones import split_backbone
-from strategies.expandable import ExpandableNet, _head_classes, union_replay_size
+from strategies.backbones import head_classes, split_backbone
+from strategies.expandable import ExpandableNet, union_replay_size
 
 __all__ = ["MEMOModel", "MEMOPlugin"]
 
@@ -70,7 +70,7 @@ class MEMOModel(DynamicModule):
         self, backbone: nn.Module, train_base: bool = True, input_scale: float = 1.0, seed: int = 0
     ) -> None:
         super().__init__()
-        n_classes = _head_classes(backbone)
+        n_classes = head_classes(backbone)
         generalized, specialized, dim = split_backbone(backbone)
         self.net = ExpandableNet(generalized, specialized, dim, n_classes, train_shared=train_base)
         self.input_scale = input_scale

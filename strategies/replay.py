@@ -10,6 +10,7 @@ import torch
 from continual.exemplars import ExemplarStore
 from continual.learner import Learner
 from continual.plugin import Plugin
+from continual.state import load_rng_state, rng_state
 
 __all__ = ["Replay"]
 
@@ -70,6 +71,13 @@ class Replay(Plugin):
 
     def memory_items(self) -> dict[str, Any]:
         return {"exemplars": self.store}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"store": self.store.state_dict(), "generator": rng_state(self._generator)}
+
+    def load_state_dict(self, state: dict[str, Any], learner: Learner) -> None:
+        self.store.load_state_dict(state["store"])
+        load_rng_state(self._generator, state["generator"])
 
     def before_batch(self, learner: Learner) -> None:
         if not len(self.store):

@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from continual.evaluation import ScoreMatrix
 from continual.figures import plot_ledger
 from continual.progress import progress
-from continual.tables import align
+from continual.tables import format_table
 from tpp.estimator import TPPEstimator
 
 __all__ = [
@@ -198,7 +198,7 @@ def format_stream_table(results: Mapping[str, Any]) -> str:
                 f"{peak_bytes(result):,}",
             ]
         )
-    return align(rows)
+    return format_table(rows[0], rows[1:])
 
 
 def method_factories(

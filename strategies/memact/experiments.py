@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from continual.budget import parse_budget
 from continual.figures import plot_accuracy_vs_memory
 from continual.progress import progress
-from continual.tables import align
+from continual.tables import format_table
 from strategies.memact.curators import make_curator
 from strategies.memact.estimator import MemoryAsAction
 from strategies.memact.evaluation import evaluate_policy
@@ -114,4 +114,4 @@ def format_memact_table(records: list[dict[str, Any]]) -> str:
                 f"{r['train_seconds']:.1f}",
             ]
         )
-    return align(rows)
+    return format_table(rows[0], rows[1:])

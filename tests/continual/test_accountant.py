@@ -118,6 +118,8 @@ def test_ledger_table_and_json():
         "total": 450,
         "budget": 1000,
         "headroom": 550,
+        "transient": 0,
+        "peak": 450,
     }
 
 
@@ -130,6 +132,54 @@ def test_snapshots_record_history():
         accountant.snapshot(step)
     assert [s.step for s in accountant.history] == [0, 1, 2]
     assert [s.ledger.total for s in accountant.history] == [40, 80, 120]
+
+
+def test_history_is_bounded_but_peak_and_count_cover_every_snapshot():
+    store = []
+    accountant = MemoryAccountant(history_size=2)
+    accountant.track("store", store)
+    for step in range(5):
+        store.append(torch.zeros(10 if step != 1 else 1000))
+        accountant.snapshot(step)
+        store[-1] = torch.zeros(10)
+    assert [s.step for s in accountant.history] == [3, 4]
+    assert accountant.n_snapshots == 5
+    assert accountant.peak == 4 * 10 + 4 * 1000  # step 1: one 1,000-float tensor, one of 10
+    accountant.truncate(4)
+    assert [s.step for s in accountant.history] == [3] and accountant.n_snapshots == 4
+
+
+def test_transient_bytes_show_in_the_peak_not_the_total():
+    accountant = MemoryAccountant(1000)
+    accountant.track("model", torch.zeros(100))
+    accountant.transient = 400
+    ledger = accountant.ledger()
+    assert (ledger.total, ledger.peak, ledger.headroom) == (400, 800, 600)
+    assert [line.split()[:2] for line in str(ledger).splitlines()[3:5]] == [
+        ["transient", "400"],
+        ["peak", "800"],
+    ]
+    accountant.transient = 0
+    assert accountant.ledger().peak == 800  # the peak is a running maximum
+
+
+def test_check_plan_raises_before_anything_is_allocated():
+    accountant = MemoryAccountant(1000)
+    accountant.track("model", torch.zeros(100))
+    assert accountant.check_plan({"model": 600}).total == 600
+    with pytest.raises(BudgetExceededError, match="grow: memory budget exceeded by 1"):
+        accountant.check_plan({"model": 600, "store": 401}, "grow")
+    with pytest.raises(ValueError, match=r"planned\['store'\]"):
+        accountant.check_plan({"store": -1})
+
+
+def test_state_dict_round_trip_keeps_history_and_peak():
+    accountant = MemoryAccountant(1000)
+    accountant.track("x", torch.zeros(10))
+    accountant.snapshot(0)
+    copy = MemoryAccountant(1000)
+    copy.load_state_dict(json.loads(json.dumps(accountant.state_dict())))
+    assert copy.timeline() == accountant.timeline() and copy.peak == accountant.peak == 40
 
 
 def test_untrack():

@@ -164,11 +164,21 @@ def test_weighted_incremental_accuracies_by_hand():
     assert scores.backward_transfer() == pytest.approx(-0.3)
 
 
-def test_entries_above_the_diagonal_do_not_change_the_metrics():
+def test_entries_above_the_diagonal_are_forward_scores_only():
     full = np.array(LOWER)
-    full[np.triu_indices(3, k=1)] = 0.0
-    with_upper = ScoreMatrix.from_array(full)
-    assert with_upper.summary() == pytest.approx(ScoreMatrix.from_array(LOWER).summary())
+    full[np.triu_indices(3, k=1)] = [0.1, 0.0, 0.3]  # R[0][1], R[0][2], R[1][2]
+    with_upper = ScoreMatrix.from_array(full).summary()
+    lower = ScoreMatrix.from_array(LOWER).summary()
+    assert with_upper.pop("forward_score") == pytest.approx((0.1 + 0.3) / 2)
+    assert lower.pop("forward_score") is None
+    assert with_upper == pytest.approx(lower)
+
+
+def test_lower_is_better_flips_forgetting_and_transfer():
+    errors = ScoreMatrix.from_array([[0.2, np.nan], [0.5, 0.1]], higher_is_better=False)
+    assert errors.forgetting() == pytest.approx(0.3)  # the error on 0 rose from 0.2 to 0.5
+    assert errors.backward_transfer() == pytest.approx(-0.3)
+    assert errors.to_dict()["higher_is_better"] is False
 
 
 def test_single_experience():
@@ -179,6 +189,7 @@ def test_single_experience():
             "last_accuracy": 0.42,
             "forgetting": 0.0,
             "backward_transfer": 0.0,
+            "forward_score": None,
         }
     )
 
@@ -221,6 +232,7 @@ def test_to_dict_is_json_ready():
         "last_accuracy",
         "forgetting",
         "backward_transfer",
+        "forward_score",
     }
 
 
@@ -280,6 +292,7 @@ def test_constant_matrix(n, value):
             "last_accuracy": value,
             "forgetting": 0.0,
             "backward_transfer": 0.0,
+            "forward_score": None,
         }
     )
 

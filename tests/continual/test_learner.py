@@ -34,7 +34,7 @@ def test_hooks_are_called_in_lifecycle_order():
     learner = Learner(torch.nn.Linear(6, 4), plugins=[recorder], epochs=2, batch_size=30)
     learner.train_experience(experience)
     n_batches = -(-len(experience.train[1]) // 30)
-    batch = ["before_batch", "before_backward", "after_batch"]
+    batch = ["before_batch", "before_backward", "after_backward", "after_batch"]
     assert recorder.calls == ["before_experience", *batch * (2 * n_batches), "after_experience"]
     learner.accuracy(*experience.test)
     assert recorder.calls[-2:] == ["before_eval", "after_eval"]

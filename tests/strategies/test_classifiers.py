@@ -44,7 +44,7 @@ def _small(estimator_class, **params):
 
 def _state(clf):
     state = {k: v.clone() for k, v in clf.learner_.model.state_dict().items()}
-    return state, clf.n_experiences_, nbytes(clf.learner_.plugins)
+    return state, clf.n_partial_fits_, nbytes(clf.learner_.plugins)
 
 
 def _assert_same_state(before, after):
@@ -60,10 +60,10 @@ def test_partial_fit_is_one_experience_and_fit_resets(estimator_class, digits):
     clf = _small(estimator_class)
     clf.partial_fit(X[y < 5], y[y < 5], classes=np.arange(10))
     clf.partial_fit(X[y >= 5], y[y >= 5])
-    assert clf.n_experiences_ == 2
+    assert clf.n_partial_fits_ == 2
     assert clf.predict_proba(X[:3]).shape == (3, 10)
     clf.fit(X, y)
-    assert clf.n_experiences_ == 1
+    assert clf.n_partial_fits_ == 1
     assert clf.score(X, y) > 0.8
 
 

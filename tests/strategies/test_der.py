@@ -81,6 +81,6 @@ def test_der_classifier_fits_the_budget_and_refuses_one_below_the_model():
     ledger = clf.accountant_.ledger()
     assert ledger.total <= 120_000 and ledger.accounts["der/exemplars"] > 0
     small = DERClassifier(budget="10 KB", hidden_sizes=(32, 16), input_scale=1 / 16, random_state=0)
-    with pytest.raises(BudgetExceededError, match=r"the model needs .* the budget is 10,000 bytes"):
+    with pytest.raises(BudgetExceededError, match=r"model needs .* the budget is '10 KB'"):
         small.partial_fit(X, y, classes=np.arange(10))
     assert not hasattr(small, "learner_")

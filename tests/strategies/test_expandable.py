@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from continual import BudgetExceededError, ExemplarStore, Learner, MemoryAccountant, nbytes
+from continual.learner import make_optimizer
 from strategies.expandable import (
     ExpandableNet,
     UnifiedHead,
@@ -113,14 +114,17 @@ def test_aux_loss_uses_the_newest_block_and_deepcopy_drops_the_graph():
     assert clone.last_features is None and net.last_features is not None
 
 
-@pytest.mark.parametrize(("optimizer", "momentum"), [("sgd", 0.9), ("sgd", 0.0), ("adam", 0.9)])
+@pytest.mark.parametrize(
+    ("optimizer", "momentum"), [("sgd", 0.9), ("sgd", 0.0), ("adam", 0.9), ("adamw", 0.0)]
+)
 def test_optimizer_state_estimate_matches_the_real_state(optimizer, momentum):
     net = _net()
     net.grow([0, 1])
     net.grow([2, 3])
     learner = Learner(net, optimizer=optimizer, momentum=momentum)
     expected = learner.optimizer_state_nbytes()
-    opt = learner._make_optimizer()
+    trainable = [p for p in net.parameters() if p.requires_grad]
+    opt = make_optimizer(optimizer, trainable, lr=0.1, momentum=momentum)
     net.train()
     y = torch.tensor([0, 1, 2, 3] * 2)
     loss = nn.functional.cross_entropy(net(torch.randn(8, 4)), y) + net.aux_loss(y)

@@ -82,12 +82,12 @@ def test_exemplar_count_falls_as_the_model_grows():
 def test_learns_and_predicts_only_seen_classes(trained):
     learner, _, scores, stream = trained
     x, y = stream[0].test
-    logits = learner.predict_logits(x)
+    logits = learner.predict(x)
     assert torch.isfinite(logits).all()  # all ten classes seen by the end
     assert scores.matrix[4, 0] == pytest.approx(float((logits.argmax(1).numpy() == y).mean()))
     fresh = _learner(None, MEMO(seed=0))
     fresh.train_experience(stream[0])
-    first = fresh.predict_logits(stream[0].test[0])
+    first = fresh.predict(stream[0].test[0])
     seen = np.unique(stream[0].train[1])
     assert torch.isfinite(first[:, seen]).all() and torch.isinf(first).sum(1).eq(8).all()
 
@@ -149,6 +149,6 @@ def test_memo_classifier_fits_the_budget_and_refuses_one_below_the_model():
     small = MEMOClassifier(
         budget="10 KB", hidden_sizes=(32, 16), input_scale=1 / 16, random_state=0
     )
-    with pytest.raises(BudgetExceededError, match=r"the model needs .* the budget is 10,000 bytes"):
+    with pytest.raises(BudgetExceededError, match=r"model needs .* the budget is .10 KB."):
         small.partial_fit(X, y, classes=np.arange(10))
     assert not hasattr(small, "learner_")

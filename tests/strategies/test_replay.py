@@ -69,7 +69,7 @@ def test_replayed_samples_join_the_batch():
 
     class Spy(Finetune):
         def before_backward(self, learner):
-            seen.append(len(learner.logits))
+            seen.append(len(learner.output))
 
     learner = _learner(None, batch_size=10)
     learner.plugins.append(Spy())
