@@ -315,15 +315,15 @@ class BudgetedEstimator(BaseEstimator, ABC):
         protocol.setdefault("verbose", self.verbose)
         return evaluate_stream(
             stream,
-            learn=self._learn_experience,
+            learn=lambda experience: self._learn_experience(experience, stream),
             score=score,
             horizon=horizon,
             higher_is_better={name: False for name in lower_is_better},
             **protocol,
         )
 
-    def _learn_experience(self, experience: Any) -> None:
-        """One experience of a stream: ``partial_fit`` on its training payload."""
+    def _learn_experience(self, experience: Any, stream: Sequence[Any]) -> None:
+        """One experience of ``stream``: ``partial_fit`` on its training payload."""
         self.partial_fit(experience.train)
 
     def _score_payload(self, payload: Any) -> float:

@@ -206,22 +206,14 @@ class ContinualClassifier(ClassifierMixin, BudgetedEstimator):
     def _load_state_dict(self, state: dict[str, Any]) -> None:
         self.learner_.load_state_dict(state["learner"])
 
-    def _learn_experience(self, experience: Any) -> None:
+    def _learn_experience(self, experience: Any, stream: Sequence[Any]) -> None:
+        """``partial_fit`` on the experience; the first call declares every label of the
+        stream's training payloads as the classes."""
         X, y = experience.train
-        classes = self.classes_ if hasattr(self, "classes_") else self._stream_classes
+        classes = None
+        if not hasattr(self, "classes_"):
+            classes = np.unique(np.concatenate([np.asarray(exp.train[1]) for exp in stream]))
         self.partial_fit(X, y, classes=classes)
-
-    def evaluate(self, stream: Sequence[Any], **kwargs: Any) -> Any:
-        """Learn ``stream`` experience by experience and score every experience after each.
-
-        The classes of the first call are every label of the stream's training payloads.
-        See :meth:`continual.estimator.BudgetedEstimator.evaluate`.
-        """
-        self._stream_classes = np.unique(np.concatenate([exp.train[1] for exp in stream]))
-        try:
-            return super().evaluate(stream, **kwargs)
-        finally:
-            del self._stream_classes
 
     def _score_payload(self, payload: Any) -> float:
         X, y = payload
