@@ -100,12 +100,12 @@ def check_global_generators_untouched(
     results = []
     for global_seed in (1, 2):
         torch.manual_seed(global_seed)
-        np.random.seed(global_seed)
+        np.random.seed(global_seed)  # noqa: NPY002 - the global generator is what is checked
         random.seed(global_seed)
-        before = (torch.get_rng_state(), np.random.get_state()[1].copy(), random.getstate())
+        before = (torch.get_rng_state(), np.random.get_state()[1].copy(), random.getstate())  # noqa: NPY002 - the global generator is what is checked
         estimator = _learn(make(random_state=0, rollback="memory"), stream)
         scores = _score(estimator, stream)
-        after = (torch.get_rng_state(), np.random.get_state()[1], random.getstate())
+        after = (torch.get_rng_state(), np.random.get_state()[1], random.getstate())  # noqa: NPY002 - the global generator is what is checked
         assert torch.equal(before[0], after[0]), "training changed torch's global generator"
         assert np.array_equal(before[1], after[1]), "training changed numpy's global generator"
         assert before[2] == after[2], "training changed the random module's generator"

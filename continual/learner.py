@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 import inspect
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -304,18 +305,21 @@ class Learner:
         self._sync_accounts()
 
     # ------------------------------------------------------------------ training
-    def run(self, stream: Sequence[Any]) -> ScoreMatrix:
+    def run(
+        self, stream: Sequence[Any], *, after_experience: Callable[[int], Any] | None = None
+    ) -> ScoreMatrix:
         """Train on every experience of ``stream``; return the accuracy matrix.
 
         After training on experience ``i`` the learner evaluates on the test payload of
-        every experience ``j`` (forward transfer included), filling R[i][j] (see
-        :func:`continual.protocol.evaluate_stream`).
+        every experience ``j`` (forward transfer included), filling R[i][j], then calls
+        ``after_experience(i)`` (see :func:`continual.protocol.evaluate_stream`).
         """
         self.scores = evaluate_stream(
             stream,
             learn=self.train_experience,
             score=lambda test: self.accuracy(*test),
             sizes=[len(exp.test[1]) for exp in stream],
+            after_experience=after_experience,
         )
         return self.scores
 
@@ -437,7 +441,8 @@ class Learner:
         self.n_steps = int(state["n_steps"])
         if state["optimizer"] is not None:
             self._prepare_optimizer()
-            self.optimizer.load_state_dict(state["optimizer"])
+            # torch keeps the given tensors: copy them, so that no other optimizer shares them
+            self.optimizer.load_state_dict(copy.deepcopy(state["optimizer"]))
             if state["scheduler"] is not None:
                 self.scheduler.load_state_dict(state["scheduler"])
         self._sync_accounts()

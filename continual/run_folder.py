@@ -34,11 +34,9 @@ class RunFolder:
     Examples
     --------
     >>> import tempfile
-    >>> from continual import MemoryAccountant
     >>> from continual.run_folder import RunFolder
     >>> with tempfile.TemporaryDirectory() as folder:
     ...     run = RunFolder(folder)
-    ...     accountant = MemoryAccountant()
     ...     run.log_experience("replay", 0, losses=[0.9, 0.5], ledger={"model": 400},
     ...                        scores={"accuracy": 0.8})
     ...     results = run.finish({"runs": []}, "method  accuracy\\nreplay     0.800")

@@ -265,7 +265,8 @@ def _sparse(leaves: Mapping[str, Any], skeleton: dict[str, Any]) -> torch.Tensor
         raise ValueError(f"the state's entry {path!r} has an unknown sparse layout {layout!r}")
     layout_type = getattr(torch, layout)
     parts = [_leaf(leaves, f"{path}::{name}", torch.Tensor) for name in _SPARSE_PARTS[layout_type]]
-    return _SPARSE_BUILDERS[layout](*parts, size=skeleton["size"])
+    # the parts may come from a file: check the indices before torch uses them
+    return _SPARSE_BUILDERS[layout](*parts, size=skeleton["size"], check_invariants=True)
 
 
 def _leaf(leaves: Mapping[str, Any], path: Any, kind: Any) -> Any:

@@ -9,7 +9,6 @@ that byte budget and stores what it wants; the shared accountant checks the tota
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,6 +23,7 @@ from continual.figures import plot_accuracy_vs_memory
 from continual.learner import Learner
 from continual.measure import nbytes
 from continual.progress import progress
+from continual.run_folder import RunFolder
 from continual.tables import format_table
 from strategies.backbones import DigitsConvNet
 from strategies.der import DER
@@ -56,7 +56,7 @@ def der_budget(
     return nbytes(net) + nbytes(trainable) + n_exemplars * exemplar_nbytes
 
 
-def run_memory_aligned(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
+def run_memory_aligned(cfg: DictConfig, folder: RunFolder) -> dict[str, Any]:
     """Run every strategy at every memory-aligned budget point for every seed.
 
     Returns JSON-ready results: the budget points, one record per (strategy, budget, seed)
@@ -64,7 +64,8 @@ def run_memory_aligned(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     ``model``) and the wall time; per strategy the AUC-A and AUC-L (trapezoid rule, memory in
     MB, accuracy as a fraction: the paper's percent AUC is 100 times these) per seed, their
     mean and standard deviation, and the total wall time; and the printed ``table``. Writes
-    ``accuracy_vs_memory.png`` (mean over seeds, one line per method) to ``out_dir``.
+    ``accuracy_vs_memory.png`` (mean over seeds, one line per method) and, per run, the
+    training-loss curve and the ledger to TensorBoard, through ``folder``.
     """
     exp = cfg.experiment
     if cfg.budget is not None:
@@ -80,11 +81,11 @@ def run_memory_aligned(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         for strategy in exp.strategies
     ]
     runs = [
-        _run_one(exp, strategy, point, int(seed))
+        _run_one(exp, strategy, point, int(seed), folder)
         for strategy, point, seed in progress(grid, verbose=cfg.verbose, desc="runs")
     ]
     aucs = _aucs(runs, list(exp.strategies), points, [int(s) for s in exp.seeds])
-    _plot(runs, out_dir)
+    _plot(runs, folder)
     return {
         "budget_points": points,
         "runs": runs,
@@ -110,16 +111,27 @@ def _budget_points(exp: DictConfig) -> list[dict[str, int]]:
     ]
 
 
-def _run_one(exp: DictConfig, strategy: str, point: dict[str, int], seed: int) -> dict[str, Any]:
+def _run_one(
+    exp: DictConfig, strategy: str, point: dict[str, int], seed: int, folder: RunFolder
+) -> dict[str, Any]:
     stream = instantiate(exp.stream, seed=seed)
-    torch.manual_seed(seed)
-    model = DigitsConvNet(int(exp.n_classes), width=point["width"])
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = DigitsConvNet(int(exp.n_classes), width=point["width"])
     spec = exp.strategies[strategy]
     plugin = instantiate(spec, **({"seed": seed} if "seed" in spec else {}))
     accountant = MemoryAccountant(point["budget"])
     learner = Learner(model, plugins=[plugin], accountant=accountant, seed=seed, **exp.learner)
+    label = f"{strategy}_width{point['width']}_seed{seed}"
+
+    def log(i: int) -> None:
+        ledger = accountant.ledger().accounts
+        folder.log_experience(label, i, losses=learner.epoch_losses, ledger=ledger)
+
     start = time.perf_counter()
-    scores = learner.run(stream)
+    with torch.random.fork_rng(devices=[]):  # the global generator stays the caller's
+        torch.manual_seed(seed)
+        scores = learner.run(stream, after_experience=log)
     seconds = time.perf_counter() - start
     return {
         "strategy": strategy,
@@ -180,14 +192,10 @@ def _mean_curves(runs: list[dict[str, Any]], metric: str) -> dict[str, list[tupl
     }
 
 
-def _plot(runs: list[dict[str, Any]], out_dir: Path) -> None:
+def _plot(runs: list[dict[str, Any]], folder: RunFolder) -> None:
     curves = _mean_curves(runs, "average_incremental_accuracy")
-    figure = plot_accuracy_vs_memory(
-        curves,
-        path=Path(out_dir) / "accuracy_vs_memory.png",
-        metric="average incremental accuracy (mean of seeds)",
-    )
-    figure.clear()
+    figure = plot_accuracy_vs_memory(curves, metric="average incremental accuracy (mean of seeds)")
+    folder.figure("accuracy_vs_memory", figure)
 
 
 def format_aligned_table(
@@ -204,52 +212,50 @@ def format_aligned_table(
         "strategy", "budget", "avg inc acc", "last acc", "forgetting",
         "model", "(heads)", "optimizer", "exemplars", "other", "total", "seconds",
     ]  # fmt: skip
-    rows = [header]
-    for strategy in aucs:
-        for point in points:
-            group = [
-                r for r in runs if r["strategy"] == strategy and r["budget"] == point["budget"]
-            ]
-            rows.append(_row(strategy, point["budget"], group))
+    rows = [
+        _row(strategy, point["budget"], [r for r in runs if _at(r, strategy, point["budget"])])
+        for strategy in aucs
+        for point in points
+    ]
     lines += ["", "per method and budget (mean over seeds; bytes of the last seed):"]
-    lines += format_table(rows[0], rows[1:]).splitlines()
-    auc_rows = [["strategy", "AUC-A", "+-", "AUC-L", "+-", "seconds"]]
-    for strategy, auc in aucs.items():
-        auc_rows.append(
-            [
-                strategy,
-                f"{auc['auc_a_mean']:.5f}",
-                f"{auc['auc_a_std']:.5f}",
-                f"{auc['auc_l_mean']:.5f}",
-                f"{auc['auc_l_std']:.5f}",
-                f"{auc['seconds']:.1f}",
-            ]
-        )
+    lines += format_table(header, rows, formats={"seconds": ".1f"}).splitlines()
+    auc_rows = [
+        [strategy, *(auc[k] for k in ("auc_a_mean", "auc_a_std", "auc_l_mean", "auc_l_std")),
+         auc["seconds"]]
+        for strategy, auc in aucs.items()
+    ]  # fmt: skip
+    header = ["strategy", "AUC-A", "AUC-A sd", "AUC-L", "AUC-L sd", "seconds"]
+    formats = {name: ".5f" for name in header[1:5]} | {"seconds": ".1f"}
     lines += ["", "AUC over budgets (trapezoid rule, memory in MB, accuracy as a fraction):"]
-    lines += format_table(auc_rows[0], auc_rows[1:]).splitlines()
+    lines += format_table(header, auc_rows, formats=formats).splitlines()
     return "\n".join(lines)
 
 
-def _row(strategy: str, budget: int, group: list[dict[str, Any]]) -> list[str]:
+def _at(run: dict[str, Any], strategy: str, budget: int) -> bool:
+    return run["strategy"] == strategy and run["budget"] == budget
+
+
+def _row(strategy: str, budget: int, group: list[dict[str, Any]]) -> list[Any]:
     def mean(key: str) -> float:
         return float(np.mean([r["scores"]["summary"][key] for r in group]))
 
-    accounts = group[-1]["ledger"]["accounts"]
+    last = group[-1]
+    accounts = last["ledger"]["accounts"]
     model = accounts.get("model", 0)
     optimizer = accounts.get("optimizer", 0)
     exemplars = sum(v for k, v in accounts.items() if k.endswith("/exemplars"))
-    other = group[-1]["ledger"]["total"] - model - optimizer - exemplars
+    other = last["ledger"]["total"] - model - optimizer - exemplars
     return [
         strategy,
-        f"{budget:,}",
-        f"{mean('average_incremental_accuracy'):.3f}",
-        f"{mean('last_accuracy'):.3f}",
-        f"{mean('forgetting'):.3f}",
-        f"{model:,}",
-        f"{group[-1]['heads']:,}",
-        f"{optimizer:,}",
-        f"{exemplars:,}",
-        f"{other:,}",
-        f"{group[-1]['ledger']['total']:,}",
-        f"{sum(r['seconds'] for r in group):.1f}",
+        budget,
+        mean("average_incremental_accuracy"),
+        mean("last_accuracy"),
+        mean("forgetting"),
+        model,
+        last["heads"],
+        optimizer,
+        exemplars,
+        other,
+        last["ledger"]["total"],
+        sum(r["seconds"] for r in group),
     ]

@@ -1,5 +1,7 @@
 """The learner loop: hook order, accounting of model, optimizer and plugin items, budget checks."""
 
+import functools
+
 import numpy as np
 import pytest
 import torch
@@ -121,3 +123,89 @@ def test_same_seed_same_scores():
         torch.manual_seed(3)
         runs.append(Learner(torch.nn.Linear(6, 4), seed=7, epochs=2).run(_stream()).matrix)
     np.testing.assert_array_equal(*runs)
+
+
+@pytest.mark.parametrize(
+    "optimizer",
+    [
+        "adamw",
+        torch.optim.RMSprop,
+        functools.partial(torch.optim.Adagrad, lr=0.1),
+    ],
+    ids=["name", "class", "callable"],
+)
+def test_optimizer_by_name_class_or_callable_and_its_state_is_reserved_exactly(optimizer):
+    learner = Learner(torch.nn.Linear(6, 4), optimizer=optimizer, lr=0.01)
+    planned = learner.optimizer_state_nbytes()
+    learner.train_experience(_stream()[0])
+    assert planned == nbytes(learner.optimizer) > 0  # the dry step on meta matched the real one
+
+
+def test_a_callable_that_returns_no_optimizer_is_named():
+    learner = Learner(torch.nn.Linear(6, 4), optimizer=lambda params: "sgd")
+    with pytest.raises(TypeError, match=r"optimizer callable must return a torch\.optim"):
+        learner.train_experience(_stream()[0])
+
+
+def test_loss_forward_and_batches_come_from_the_domain():
+    seen = []
+
+    def batches(payload, batch_size, generator):
+        x, y = payload
+        yield torch.as_tensor(x[:10]), torch.as_tensor(y[:10])
+
+    def loss(output, targets):
+        seen.append((tuple(output.shape), tuple(targets.shape)))
+        return output.pow(2).mean()  # pull every output to 0
+
+    learner = Learner(
+        torch.nn.Linear(6, 4), loss=loss, batches=batches, forward=lambda m, x: m(x.float()) * 2
+    )
+    learner.train_experience(_stream()[0])
+    assert seen == [((10, 4), (10,))] and learner.n_steps == 1
+    assert learner.epoch_losses == [pytest.approx(learner.epoch_losses[0])]
+
+
+def test_a_scheduler_steps_once_per_epoch():
+    def halve(optimizer):
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
+
+    learner = Learner(torch.nn.Linear(6, 4), lr=0.8, scheduler=halve, epochs=3)
+    learner.train_experience(_stream()[0])
+    assert learner.optimizer.param_groups[0]["lr"] == pytest.approx(0.1)
+
+
+def test_a_kept_optimizer_carries_its_state_and_is_rebuilt_when_the_model_grows():
+    model = torch.nn.Sequential(torch.nn.Linear(6, 4))
+    learner = Learner(model, optimizer="adam", keep_optimizer=True)
+    stream = _stream()
+    learner.train_experience(stream[0])
+    kept = learner.optimizer
+    steps = int(kept.state[model[0].weight]["step"])
+    learner.train_experience(stream[1])
+    assert learner.optimizer is kept and int(kept.state[model[0].weight]["step"]) > steps
+    model.append(torch.nn.Linear(4, 4))
+    learner.train_experience(stream[0])
+    assert learner.optimizer is not kept
+
+
+def test_a_plugin_can_stop_an_experience():
+    class OneBatch(Plugin):
+        def after_batch(self, learner):
+            learner.stop_training = True
+
+    learner = Learner(torch.nn.Linear(6, 4), plugins=[OneBatch()], epochs=5, batch_size=8)
+    learner.train_experience(_stream()[0])
+    assert learner.n_steps == 1 and len(learner.epoch_losses) == 1
+
+
+def test_state_dict_round_trip_restores_weights_counters_and_optimizer():
+    torch.manual_seed(0)
+    a = Learner(torch.nn.Linear(6, 4), optimizer="adam", keep_optimizer=True)
+    a.train_experience(_stream()[0])
+    b = Learner(torch.nn.Linear(6, 4), optimizer="adam", keep_optimizer=True)
+    b.load_state_dict(a.state_dict())
+    assert (b.n_trained, b.n_steps) == (a.n_trained, a.n_steps)
+    a.train_experience(_stream()[1])
+    b.train_experience(_stream()[1])
+    assert torch.equal(a.model.weight, b.model.weight)
