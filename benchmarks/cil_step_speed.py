@@ -191,34 +191,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(document, indent=2))
-    print(format_table(summary))
+    print(summary_table(summary))
     return document
 
 
-def format_table(summary: dict[str, dict[str, float]]) -> str:
+def summary_table(summary: dict[str, dict[str, float]]) -> str:
     """Aligned table of median step times and ratios to the plain loop."""
-    rows = [
-        [
-            "variant",
-            "median step (s)",
-            "ratio",
-            "paired ratio",
-            "per step incl. experience (s)",
-            "ratio",
-        ]
-    ]
-    for variant, s in summary.items():
-        rows.append(
-            [
-                variant,
-                f"{s['median_step_s']:.4f}",
-                f"{s['ratio_to_plain']:.3f}",
-                f"{s['paired_ratio_median']:.3f}",
-                f"{s['experience_s_per_step']:.4f}",
-                f"{s['experience_ratio_to_plain']:.3f}",
-            ]
-        )
-    return format_table(rows[0], rows[1:])
+    header = [
+        "variant", "median step (s)", "ratio", "paired ratio", "per step incl. experience (s)",
+        "ratio to plain",
+    ]  # fmt: skip
+    keys = ["median_step_s", "ratio_to_plain", "paired_ratio_median", "experience_s_per_step",
+            "experience_ratio_to_plain"]  # fmt: skip
+    rows = [[variant, *(s[key] for key in keys)] for variant, s in summary.items()]
+    formats = {"median step (s)": ".4f", "per step incl. experience (s)": ".4f"}
+    return format_table(header, rows, formats=formats)
 
 
 if __name__ == "__main__":

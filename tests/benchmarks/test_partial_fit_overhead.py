@@ -1,0 +1,20 @@
+import json
+
+from benchmarks.partial_fit_overhead import main
+
+
+def test_quick_run_times_every_mode_and_measures_memory(tmp_path):
+    out = tmp_path / "overhead.json"
+    returned = main(["--quick", "--out", str(out)])
+    written = json.loads(out.read_text())
+    assert written == json.loads(json.dumps(returned))
+    assert list(written["modes"]) == ["memory", "disk", "off"]
+    assert written["modes"]["off"]["median_ratio_to_off"] == 1.0
+    late = written["timing"]
+    window = written["settings"]["window"]
+    assert late["late_snapshots"] == late["late_call"] + window  # one snapshot per call
+    assert written["ratio_late_over_early"] == late["median_paired_ratio"] > 0
+    memory = {m["mode"]: m for m in written["memory"]}
+    assert memory["memory"]["ledger_transient_bytes"] > 0
+    assert memory["disk"]["ledger_transient_bytes"] == memory["off"]["ledger_transient_bytes"] == 0
+    assert len({m["total_bytes"] for m in memory.values()}) == 1  # same training in every mode
