@@ -5,10 +5,14 @@ under the true parameters is the oracle), ``stackoverflow`` (8 calendar windows 
 from 2012-01-01, times in days) and ``taobao`` (8 windows of 10.25 hours, times in hours), the
 real ones read from ``--data``. Settings come from the Hydra experiments
 ``tpp_stream_synthetic``, ``tpp_stream_so`` and ``tpp_stream_taobao``
-(``continual/conf/experiment``); ``--epochs``
-and ``--quick`` shrink them. For every method: the matrices R[i][j] of log-likelihood per event,
-type accuracy and RMSE, their summaries (final average, forgetting, forward score), the ledger
-and the wall time.
+(``continual/conf/experiment``); ``--epochs`` and ``--quick`` shrink them. The experiments run
+on :func:`continual.runner.run_stream_experiment` (the protocol of ``continual-run``, without
+checkpoints): every method is an estimator (``tpp.NeuralTPP``, ``tpp.PromptTPP``) whose
+``evaluate(stream)`` fills the matrices R[i][j] of log-likelihood per event, type accuracy and
+RMSE on the windows seen and the next one. For every method: the matrices and their summaries
+(average incremental score, last score, forgetting, backward transfer, forward score), the
+ledger (its peak includes the rollback backup) and the wall time; per dataset the oracle (the
+synthetic stream's true-parameter log-likelihood of each window).
 
 Log-likelihood convention: nats per event, each sequence conditioned on its first event, the
 integral from the first to the last event by the midpoint rule (``n_points`` per interval).
@@ -21,8 +25,10 @@ Run (from the repository root)::
     .venv/bin/python -m benchmarks.tpp_stream --seed 1 --out seed1.json
     .venv/bin/python -m benchmarks.tpp_stream --merge seed0.json seed1.json --out merged.json
 
-It prints one aligned table per dataset and writes JSON (default
-``benchmarks/results/tpp_stream.json``); ``--figures DIR`` also writes the score plots.
+It prints one table per dataset and writes JSON (default
+``benchmarks/results/tpp_stream.json``); ``--figures DIR`` also keeps the runner's figures
+(scores per metric with the oracle, score against memory, the ledger of each run) and
+TensorBoard logs in ``DIR/tpp_stream_<dataset>/``.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ import argparse
 import json
 import shlex
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -40,17 +47,12 @@ import numpy as np
 import torch
 from hydra import compose, initialize_config_module
 from hydra.utils import instantiate
+from omegaconf import OmegaConf, open_dict
 
 from benchmarks.machine import machine_info
+from continual.run_folder import RunFolder
+from continual.runner import run_stream_experiment
 from continual.tables import format_table
-from tpp.stream import (
-    format_stream_table,
-    method_factories,
-    peak_bytes,
-    run_stream,
-    save_score_figures,
-    stream_oracle,
-)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -73,7 +75,7 @@ def _source_override(dataset: str, root: Path) -> list[str]:
     return []
 
 
-QUICK = ["experiment.train.epochs=1", "experiment.train.n_points=2", "experiment.n_draws=1"]
+QUICK = ["experiment.train.epochs=1", "experiment.train.n_points=2", "experiment.train.n_draws=1"]
 QUICK_STREAM = {  # a shorter stream
     "synthetic": [
         "experiment.stream.n_regimes=2",
@@ -95,43 +97,53 @@ def bench_dataset(
     figures: Path | None,
     only: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """Run every method of the dataset's experiment and return its results."""
-    overrides = [f"experiment={EXPERIMENTS[dataset]}", f"seed={seed}"]
-    overrides += _source_override(dataset, data)
+    """Run every method (or those in ``only``) of the dataset's experiment and return its runs.
+
+    The runs are :func:`continual.runner.run_stream_experiment`'s, without checkpoints; its
+    figures and TensorBoard logs go to ``figures/tpp_stream_<dataset>/`` (or are discarded).
+    """
+    overrides = [f"experiment={EXPERIMENTS[dataset]}", f"seed={seed}", "checkpoint=false"]
+    overrides += ["verbose=0", *_source_override(dataset, data)]
     if quick:
         overrides += QUICK + QUICK_STREAM[dataset]
     if epochs is not None:
         overrides.append(f"experiment.train.epochs={epochs}")
     with initialize_config_module("continual.conf", version_base=None):
         cfg = compose("config", overrides=overrides)
-    stream = instantiate(cfg.experiment.stream)
-    budget = cfg.experiment.budget
-    train = dict(cfg.experiment.train)
-    methods = method_factories(cfg.experiment.methods, train, budget=budget, seed=seed, only=only)
+    if only is not None:
+        unknown = sorted(set(only) - set(cfg.experiment.methods))
+        if unknown:
+            raise ValueError(f"--methods {unknown} are not methods of {EXPERIMENTS[dataset]}")
+        with open_dict(cfg):
+            for name in [m for m in cfg.experiment.methods if m not in only]:
+                del cfg.experiment.methods[name]
     start = time.perf_counter()
-    results = run_stream(stream, methods, n_draws=cfg.experiment.n_draws)
-    oracle = stream_oracle(stream)
-    if figures is not None:
-        save_score_figures(results, oracle, figures, prefix=f"tpp_stream_{dataset}_")
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch) if figures is None else figures / f"tpp_stream_{dataset}"
+        results = run_stream_experiment(cfg, RunFolder(folder))
+    stream = instantiate(cfg.experiment.stream)  # deterministic: the stream the runs saw
+    oracle = [experience.metadata.get("oracle") for experience in stream]
+    oracle = None if any(value is None for value in oracle) else [float(v) for v in oracle]
     return {
-        "budget": budget,
-        "train": train,
+        "budget": cfg.experiment.budget,
+        "train": OmegaConf.to_container(cfg.experiment.train, resolve=True),
         "n_windows": len(stream),
-        "events_per_window": [exp.train.n_events + exp.test.n_events for exp in stream],
+        "events_per_window": [e.train.n_events + e.test.n_events for e in stream],
         "oracle": oracle,
-        "oracle_final_average": None if oracle is None else sum(oracle) / len(oracle),
-        "methods": results,
+        "oracle_average": None if oracle is None else float(np.mean(oracle)),
+        "runs": results["runs"],
         "seconds": time.perf_counter() - start,
-        "table": format_stream_table(results),
+        "table": results["table"],
     }
 
 
-COLUMNS = {  # table column -> (metric, summary key)
-    "LL final": ("log_likelihood", "final_average"),
+COLUMNS = {  # merged table column -> (metric, summary key)
+    "LL avg": ("log_likelihood", "average_incremental_accuracy"),
+    "LL last": ("log_likelihood", "last_accuracy"),
     "LL forget": ("log_likelihood", "forgetting"),
-    "LL fwd": ("log_likelihood", "forward"),
-    "acc final": ("accuracy", "final_average"),
-    "RMSE final": ("rmse", "final_average"),
+    "LL fwd": ("log_likelihood", "forward_score"),
+    "acc last": ("accuracy", "last_accuracy"),
+    "RMSE last": ("rmse", "last_accuracy"),
 }
 
 
@@ -140,14 +152,14 @@ def merge_seeds(documents: Sequence[dict[str, Any]]) -> dict[str, Any]:
     merged: dict[str, Any] = {}
     for document in documents:
         for dataset, result in document["datasets"].items():
-            for method, run in result["methods"].items():
+            for run in result["runs"]:
                 entry = merged.setdefault(dataset, {}).setdefault(
-                    method, {column: [] for column in [*COLUMNS, "bytes", "peak"]}
+                    run["method"], {column: [] for column in [*COLUMNS, "bytes", "peak"]}
                 )
                 for column, (metric, key) in COLUMNS.items():
-                    entry[column].append(run["summary"][metric][key])
+                    entry[column].append(run["scores"][metric]["summary"][key])
                 entry["bytes"].append(run["ledger"]["total"])
-                entry["peak"].append(peak_bytes(run))
+                entry["peak"].append(run["ledger"]["peak"])
     return merged
 
 
@@ -160,18 +172,18 @@ def format_merged_table(methods: dict[str, Any]) -> str:
         spread = " ± " + form.format(values.std(ddof=1)) if len(values) > 1 else ""
         return form.format(values.mean()) + spread
 
-    rows = [["method", *COLUMNS, "bytes final", "bytes peak", "seeds"]]
-    for method, entry in methods.items():
-        rows.append(
-            [
-                method,
-                *(cell(entry[column]) for column in COLUMNS),
-                f"{int(max(entry['bytes'])):,}",
-                f"{int(max(entry['peak'])):,}",
-                str(len(entry["bytes"])),
-            ]
-        )
-    return format_table(rows[0], rows[1:])
+    header = ["method", *COLUMNS, "bytes final", "bytes peak", "seeds"]
+    rows = [
+        [
+            method,
+            *(cell(entry[column]) for column in COLUMNS),
+            int(max(entry["bytes"])),
+            int(max(entry["peak"])),
+            len(entry["bytes"]),
+        ]
+        for method, entry in methods.items()
+    ]
+    return format_table(header, rows)
 
 
 def _merge_main(paths: Sequence[Path], out: Path) -> dict[str, Any]:
@@ -245,7 +257,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         document["datasets"][dataset] = result
         print(f"== {dataset} (budget {result['budget']}, {result['seconds']:.0f} s)")
         if result["oracle"] is not None:
-            print(f"oracle final average log-likelihood {result['oracle_final_average']:.3f}")
+            print(f"oracle log-likelihood, mean over windows {result['oracle_average']:.3f}")
         print(result["table"])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(document, indent=2))

@@ -253,7 +253,16 @@ class MemoryAccountant:
         self._components.clear()
 
     def ledger(self) -> Ledger:
-        """Measure every component now and return the deduplicated :class:`Ledger`."""
+        """Measure every component now and return the deduplicated :class:`Ledger`.
+
+        The measurement also raises :attr:`peak` when ``total + transient`` passes it.
+        """
+        accounts = self._measure()
+        ledger = Ledger(accounts, self.budget, transient=self.transient, peak=self.peak)
+        self.peak = ledger.peak
+        return ledger
+
+    def _measure(self) -> dict[str, int]:
         covered = Blocks()
         covered_size = 0
         accounts: dict[str, int] = {}
@@ -262,9 +271,7 @@ class MemoryAccountant:
             size = covered.size()
             accounts[name] = size - covered_size
             covered_size = size
-        ledger = Ledger(accounts, self.budget, transient=self.transient, peak=self.peak)
-        self.peak = ledger.peak
-        return ledger
+        return accounts
 
     def total(self) -> int:
         """Deduplicated bytes of all tracked components."""
@@ -314,7 +321,8 @@ class MemoryAccountant:
         hold now.
 
         Call it with the bytes a step is about to allocate, computed from shapes, so that a
-        budget that cannot be met fails before anything is allocated.
+        budget that cannot be met fails before anything is allocated. It only reads: the
+        :attr:`peak` does not change.
 
         Examples
         --------
@@ -333,8 +341,7 @@ class MemoryAccountant:
         for name, size in planned.items():
             if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 0:
                 raise ValueError(f"planned[{name!r}] must be a non-negative int, got {size!r}")
-        now = self.ledger().accounts
-        accounts = {**now, **{name: int(size) for name, size in planned.items()}}
+        accounts = {**self._measure(), **{name: int(size) for name, size in planned.items()}}
         return Ledger(accounts, self.budget).check(context)
 
     def snapshot(self, step: int | float) -> Ledger:

@@ -208,7 +208,8 @@ class Learner:
         The current experience, its training payload, mini-batch ``(inputs, targets)``, model
         output and loss, for plugins.
     stop_training : bool
-        Set by a plugin to end the current experience after this batch.
+        Set by a plugin to end the current experience after this batch (or, set in
+        ``before_experience``, to train nothing).
     epoch_losses : list of float
         Mean training loss of each epoch of the last experience.
     n_trained, n_steps : int
@@ -351,11 +352,11 @@ class Learner:
     def _train_epoch(self, generator: torch.Generator) -> None:
         total, count = torch.zeros(()), 0
         for batch in self.batches(self.train_data, self.batch_size, generator):
+            if self.stop_training:
+                break
             self._train_batch(batch)
             total = total + self.loss.detach().cpu()
             count += 1
-            if self.stop_training:
-                break
         if count:
             self.epoch_losses.append(float(total) / count)
         if self.scheduler is not None:

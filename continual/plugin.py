@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
+    from torch import nn
+
     from continual.learner import Learner
 
 __all__ = ["HOOKS", "Plugin"]
@@ -77,6 +79,14 @@ class Plugin:
         """
         return {}
 
+    def planned_bytes(self, model: nn.Module) -> dict[str, int]:
+        """Bytes of what the plugin will store, by item, that its model's shapes fix.
+
+        Estimators add them to the plan checked before anything is allocated (``model`` may
+        live on the meta device). Stores sized from the headroom need no plan.
+        """
+        return {}
+
     def state_dict(self) -> dict[str, Any]:
         """What the plugin keeps, as a state of tensors, arrays and JSON values.
 
@@ -106,7 +116,8 @@ class Plugin:
         """Called with the gradients computed, before the optimizer step (may edit them)."""
 
     def after_batch(self, learner: Learner) -> None:
-        """Called after the optimizer step; may set ``learner.stop_training``."""
+        """Called after the optimizer step; may set ``learner.stop_training`` (also from
+        ``before_experience``, which then trains nothing)."""
 
     def after_experience(self, learner: Learner) -> None:
         """Called after training on an experience (update stores here)."""

@@ -71,7 +71,9 @@ def run_stream_experiment(cfg: DictConfig, folder: RunFolder) -> dict[str, Any]:
     (names among the estimators' ``scores``; default: ``score``), ``lower_is_better`` and
     ``horizon`` (see :meth:`~continual.estimator.BudgetedEstimator.evaluate`).
 
-    Each run records its score matrices, their summaries, the final ledger and the wall time.
+    Each run records its score matrices, their summaries, the final ledger and the wall time;
+    the results also hold the stream's ``oracle`` scores (``metadata["oracle"]`` of every
+    experience, from a simulator) or None.
     Figures: ``score_vs_memory.png`` (the first metric's average incremental score against
     the bytes used), ``scores_<metric>.png`` (the incremental score after each experience,
     with the stream's ``oracle`` metadata as a reference when every experience has one) and
@@ -86,8 +88,16 @@ def run_stream_experiment(cfg: DictConfig, folder: RunFolder) -> dict[str, Any]:
     for budget, name in progress(grid, verbose=cfg.verbose, desc="runs"):
         label = f"{name}_{budget}" if several else name
         runs.append(_run_method(cfg, stream, name, budget, label, metrics, folder))
-    _plot_stream(runs, stream, folder)
-    return {"runs": runs, "table": format_runs(runs)}
+    oracle = _oracle(stream)
+    _plot_stream(runs, oracle, folder)
+    return {"runs": runs, "oracle": oracle, "table": format_runs(runs)}
+
+
+def _oracle(stream: Any) -> list[float] | None:
+    """Each experience's ``metadata["oracle"]`` score (a simulator's truth), or None when an
+    experience has none (real data)."""
+    values = [getattr(exp, "metadata", {}).get("oracle") for exp in stream]
+    return None if any(v is None for v in values) else [float(v) for v in values]
 
 
 def _budgets(cfg: DictConfig) -> list[int | None]:
@@ -199,7 +209,7 @@ def _as_dict(scores: ScoreMatrix | Mapping[str, ScoreMatrix]) -> dict[str, Score
     return {"score": scores} if isinstance(scores, ScoreMatrix) else dict(scores)
 
 
-def _plot_stream(runs: list[dict[str, Any]], stream: Any, folder: RunFolder) -> None:
+def _plot_stream(runs: list[dict[str, Any]], oracle: list[float] | None, folder: RunFolder) -> None:
     metrics = list(runs[0]["scores"])
     first = metrics[0]
     curves: dict[str, list[tuple[int, float]]] = {}
@@ -208,9 +218,8 @@ def _plot_stream(runs: list[dict[str, Any]], stream: Any, folder: RunFolder) -> 
         curves.setdefault(run["method"], []).append((run["ledger"]["total"], final))
     figure = plot_accuracy_vs_memory(curves, metric=f"{first}: average incremental score")
     folder.figure("score_vs_memory", figure)
-    oracle = [exp.metadata.get("oracle") for exp in stream]
     reference = None
-    if all(value is not None for value in oracle):
+    if oracle is not None:  # the running mean, like the incremental scores it is drawn with
         reference = list(np.cumsum(oracle) / np.arange(1, len(oracle) + 1))
     for metric in metrics:
         lines = {run["run"]: _incremental(run["scores"][metric]) for run in runs}

@@ -165,13 +165,19 @@ class ContinualClassifier(ClassifierMixin, BudgetedEstimator):
         self.classes_ = np.unique(np.asarray(classes))
 
     def _planned_bytes(self, data: Any) -> Mapping[str, int]:
-        """On the first call: the model and its optimizer state, measured on the meta device."""
+        """On the first call: the model, its optimizer state and what the plugins will keep
+        of its size, measured on the meta device."""
         if hasattr(self, "learner_"):
             return {}
         with torch.device("meta"):
             model = self._make_model(self.n_features_in_, len(self.classes_))
         planner = Learner(model, **self._learner_settings())
-        return {"model": nbytes(model), "optimizer": planner.optimizer_state_nbytes()}
+        planned = {"model": nbytes(model), "optimizer": planner.optimizer_state_nbytes()}
+        for plugin in self._make_plugins():
+            planned.update(
+                {f"{plugin.name}/{k}": v for k, v in plugin.planned_bytes(model).items()}
+            )
+        return planned
 
     def _build(self) -> None:
         model = self._make_model(self.n_features_in_, len(self.classes_))

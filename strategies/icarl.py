@@ -155,6 +155,10 @@ class ICaRL(Replay):
             "mean_classes": self.mean_classes,
         }
 
+    def planned_bytes(self, model: nn.Module) -> dict[str, int]:
+        """The teacher: a frozen copy of the model, kept from the first experience's end."""
+        return {"old_model": nbytes(model)}
+
     def state_dict(self) -> dict[str, Any]:
         old = None if self.old_model is None else self.old_model.state_dict(keep_vars=True)
         return {

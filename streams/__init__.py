@@ -19,7 +19,7 @@ from streams.class_incremental import class_incremental
 from streams.communities import planted_communities
 from streams.digits import split_digits
 from streams.drift import detect_drifts, segment_by_drift
-from streams.easytpp import load_easytpp
+from streams.easytpp import as_event_sequences, load_easytpp
 from streams.episodes import Observation, RecallDifficulty, RecallEpisode, recall_stream
 from streams.events import EventSequences
 from streams.experience import Experience, Stream
@@ -37,6 +37,7 @@ __all__ = [
     "RecallDifficulty",
     "RecallEpisode",
     "Stream",
+    "as_event_sequences",
     "calendar_windows",
     "class_incremental",
     "detect_drifts",

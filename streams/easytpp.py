@@ -1,4 +1,9 @@
-"""Load event sequences in the EasyTPP row layout (JSON files or any list of dicts)."""
+"""Read event sequences in the EasyTPP row layout: JSON files, or a list of dicts in memory.
+
+:func:`load_easytpp` reads files (or a list of dicts); :func:`as_event_sequences` is what an
+estimator calls on its input: :class:`~streams.events.EventSequences` as they are, or a list
+of EasyTPP dicts read by the same converter. One reader, one set of errors.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ import numpy as np
 
 from streams.events import EventSequences
 
-__all__ = ["load_easytpp"]
+__all__ = ["as_event_sequences", "load_easytpp"]
 
 _FIELDS = ("time_since_start", "time_since_last_event", "type_event", "dim_process")
 
@@ -35,15 +40,22 @@ def _rows(source: Any) -> list[Mapping[str, Any]]:
             f"source must be a path or a list of dicts in the EasyTPP layout, got "
             f"{type(source).__name__}"
         )
-    rows = list(source)
+    return _checked_rows(list(source), "source")
+
+
+def _checked_rows(rows: list[Any], argument: str) -> list[Mapping[str, Any]]:
+    """``rows`` when it holds at least one dict and every dict has the EasyTPP fields."""
     if not rows:
-        raise ValueError("source must hold at least one sequence, got an empty list")
+        raise ValueError(f"{argument} must hold at least one sequence, got an empty list")
     for i, row in enumerate(rows):
         if not isinstance(row, Mapping):
-            raise TypeError(f"sequence {i} must be a dict, got {type(row).__name__}")
+            raise TypeError(
+                f"{argument}[{i}] must be a dict in the EasyTPP layout (fields {list(_FIELDS)}), "
+                f"got {type(row).__name__}"
+            )
         missing = [name for name in _FIELDS if name not in row]
         if missing:
-            raise ValueError(f"sequence {i} lacks the EasyTPP fields {missing}")
+            raise ValueError(f"{argument}[{i}] lacks the EasyTPP fields {missing}")
     return rows
 
 
@@ -77,7 +89,62 @@ def load_easytpp(source: Any, *, atol: float = 1e-6) -> EventSequences:
     >>> load_easytpp(rows)
     EventSequences(n_sequences=1, n_events=3, dim_process=2)
     """
-    rows = _rows(source)
+    return _from_rows(_rows(source), atol=atol)
+
+
+def as_event_sequences(sequences: Any, dim_process: int | None = None) -> EventSequences:
+    """An estimator's event input as :class:`~streams.events.EventSequences`.
+
+    ``sequences`` is an ``EventSequences`` container (returned as it is) or a list of dicts in
+    the EasyTPP layout (read as :func:`load_easytpp` reads them, with the same checks and
+    errors). Paths are not read here: load files with :func:`load_easytpp`.
+
+    Parameters
+    ----------
+    sequences
+        ``EventSequences``, or a list or tuple of EasyTPP dicts.
+    dim_process
+        The number of event types expected (the one an estimator was fitted with), or None.
+
+    Raises
+    ------
+    TypeError
+        For any other input.
+    ValueError
+        For an empty list, a dict without the EasyTPP fields, unsorted, negative or
+        non-finite times, types out of range, or a ``dim_process`` other than the expected.
+
+    Examples
+    --------
+    >>> rows = [{"dim_process": 2, "time_since_start": [0.0, 1.0],
+    ...          "time_since_last_event": [0.0, 1.0], "type_event": [0, 1]}]
+    >>> as_event_sequences(rows)
+    EventSequences(n_sequences=1, n_events=2, dim_process=2)
+    >>> try:
+    ...     as_event_sequences(rows, dim_process=3)
+    ... except ValueError as error:
+    ...     print(error)
+    sequences have dim_process=2, expected 3 (the number of types the estimator was fitted on)
+    """
+    if isinstance(sequences, EventSequences):
+        data = sequences
+    elif isinstance(sequences, (list, tuple)):
+        data = _from_rows(_checked_rows(list(sequences), "sequences"))
+    else:
+        raise TypeError(
+            "sequences must be EventSequences or a list of dicts in the EasyTPP layout, got "
+            f"{type(sequences).__name__}; read files with streams.load_easytpp"
+        )
+    if dim_process is not None and int(data.dim_process) != int(dim_process):
+        raise ValueError(
+            f"sequences have dim_process={data.dim_process}, expected {dim_process} (the number "
+            "of types the estimator was fitted on)"
+        )
+    return data
+
+
+def _from_rows(rows: list[Mapping[str, Any]], *, atol: float = 1e-6) -> EventSequences:
+    """The one converter of checked EasyTPP rows into ``EventSequences``."""
     dims = {int(row["dim_process"]) for row in rows}
     if len(dims) != 1:
         raise ValueError(f"dim_process must be the same for every sequence, got {sorted(dims)}")
@@ -103,6 +170,6 @@ def load_easytpp(source: Any, *, atol: float = 1e-6) -> EventSequences:
             f"{disagree} gaps in time_since_last_event disagree with time_since_start; gaps "
             "are recomputed from the absolute times",
             UserWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
     return EventSequences.from_lists(times, types, dims.pop())

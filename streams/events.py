@@ -19,6 +19,13 @@ def _type_dtype(dim_process: int) -> np.dtype:
     return np.dtype(np.int64)
 
 
+def _ragged_positions(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Flat positions ``starts[i] + arange(lengths[i])`` for every ``i``, concatenated."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    first = np.cumsum(lengths) - lengths  # where each sequence starts in the output
+    return np.repeat(starts - first, lengths) + np.arange(int(lengths.sum()), dtype=np.int64)
+
+
 class EventSequences:
     """Ragged marked event sequences: flat ``times`` and ``types`` plus ``offsets``.
 
@@ -169,10 +176,55 @@ class EventSequences:
             raise ValueError("indices must select at least one sequence, got none")
         starts, stops = self.offsets[indices], self.offsets[indices + 1]
         lengths = stops - starts
-        flat = np.repeat(starts - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
-        flat = flat + np.arange(lengths.sum())
+        flat = _ragged_positions(starts, lengths)
         offsets = np.concatenate([[0], np.cumsum(lengths)])
         return EventSequences(self.times[flat], self.types[flat], offsets, self.dim_process)
+
+    def truncated(self, max_length: int) -> EventSequences:
+        """A new container with every sequence cut to its first ``max_length`` events.
+
+        Examples
+        --------
+        >>> seqs = EventSequences.from_lists([[0.0, 1.0, 2.0], [5.0]], [[0, 1, 0], [1]], 2)
+        >>> seqs.truncated(2).lengths.tolist()
+        [2, 1]
+        """
+        if isinstance(max_length, bool) or not isinstance(max_length, numbers.Integral):
+            raise ValueError(f"max_length must be a positive int, got {max_length!r}")
+        if max_length < 1:
+            raise ValueError(f"max_length must be a positive int, got {max_length!r}")
+        lengths = np.minimum(self.lengths, int(max_length))
+        flat = _ragged_positions(self.offsets[:-1], lengths)
+        offsets = np.concatenate([[0], np.cumsum(lengths)])
+        return EventSequences(self.times[flat], self.types[flat], offsets, self.dim_process)
+
+    @classmethod
+    def concatenate(cls, parts: Sequence[EventSequences]) -> EventSequences:
+        """The sequences of every container of ``parts``, in order, in one new container.
+
+        Every part must have the same ``dim_process``; a part may hold no sequence.
+
+        Examples
+        --------
+        >>> a = EventSequences.from_lists([[0.0, 1.0]], [[0, 1]], 2)
+        >>> b = EventSequences.from_lists([[2.0], [0.5, 0.7]], [[1], [0, 0]], 2)
+        >>> both = EventSequences.concatenate([a, b])
+        >>> both.lengths.tolist(), both.times.tolist()
+        ([2, 1, 2], [0.0, 1.0, 2.0, 0.5, 0.7])
+        """
+        parts = list(parts)
+        if not parts or not all(isinstance(part, EventSequences) for part in parts):
+            raise TypeError(f"parts must be a non-empty sequence of EventSequences, got {parts!r}")
+        dims = sorted({int(part.dim_process) for part in parts})
+        if len(dims) != 1:
+            raise ValueError(f"parts must share one dim_process, got {dims}")
+        lengths = np.concatenate([part.lengths for part in parts])
+        return cls(
+            np.concatenate([part.times for part in parts]),
+            np.concatenate([part.types for part in parts]),
+            np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)]),
+            dims[0],
+        )
 
     def gaps(self) -> np.ndarray:
         """Inter-event times, flat; the first gap of every sequence is 0."""

@@ -4,51 +4,60 @@
 states) give intensities at any times in batched tensor operations; :func:`sequence_log_likelihood`
 is the log-likelihood (first event conditioned on, midpoint-rule integral) and
 :func:`thinning_samples` draws next events by Ogata thinning. :class:`PromptPool` is PromptTPP's
-continuous-time retrieval prompt pool. The scikit-learn faces :class:`NeuralTPP` (strategies
-finetune, retrain, pretrain, ewc, replay) and :class:`PromptTPP` learn one window per
-``partial_fit`` under a :class:`~continual.MemoryAccountant`. :func:`run_stream` fills the score
-matrices of the streaming protocol.
+continuous-time retrieval prompt pool. The estimators :class:`NeuralTPP` (strategies finetune,
+retrain, pretrain, ewc, replay, each a set of :class:`~continual.Plugin`) and :class:`PromptTPP`
+are :class:`~continual.BudgetedEstimator`: one ``partial_fit`` learns one window of
+:class:`~streams.EventSequences` through the :class:`~continual.Learner`, under a
+:class:`~continual.MemoryAccountant`, and ``evaluate(stream)`` fills the score matrices of the
+streaming protocol.
 """
 
 from tpp.attnhp import AttNHP
-from tpp.data import EventArrays, EventBatch, as_event_arrays, make_batch
+from tpp.batches import EventBatch, event_batches, make_batch, ordered_batches
 from tpp.estimator import TPPEstimator
-from tpp.ewc import EWCPenalty
+from tpp.ewc import EWC
 from tpp.likelihood import (
     integration_fractions,
     log_likelihood_from_intensities,
     sequence_log_likelihood,
+    training_loss,
 )
-from tpp.metrics import evaluate, log_likelihood_per_event
+from tpp.metrics import event_scores, log_likelihood_per_event
 from tpp.neural_tpp import NeuralTPP
 from tpp.nhp import NHP
 from tpp.poisson import PoissonTPP
+from tpp.pretrain import Pretrain
 from tpp.prompt_pool import PromptPool
+from tpp.prompt_schedule import AlternateUpdates, FreezeBackbone
 from tpp.prompttpp import PromptTPP
-from tpp.replay import EventReservoir
-from tpp.stream import run_stream, run_tpp_stream
+from tpp.replay import EventReservoir, SequenceReplay
+from tpp.retrain import Retrain
 from tpp.thinning import thinning_samples
 
 __all__ = [
+    "EWC",
     "NHP",
+    "AlternateUpdates",
     "AttNHP",
-    "EWCPenalty",
-    "EventArrays",
     "EventBatch",
     "EventReservoir",
+    "FreezeBackbone",
     "NeuralTPP",
     "PoissonTPP",
+    "Pretrain",
     "PromptPool",
     "PromptTPP",
+    "Retrain",
+    "SequenceReplay",
     "TPPEstimator",
-    "as_event_arrays",
-    "evaluate",
+    "event_batches",
+    "event_scores",
     "integration_fractions",
     "log_likelihood_from_intensities",
     "log_likelihood_per_event",
     "make_batch",
-    "run_stream",
-    "run_tpp_stream",
+    "ordered_batches",
     "sequence_log_likelihood",
     "thinning_samples",
+    "training_loss",
 ]

@@ -49,11 +49,11 @@ class AttNHP(nn.Module):
 
     Examples
     --------
-    >>> from tpp.data import EventArrays, make_batch
-    >>> import numpy as np
+    >>> from streams import EventSequences
+    >>> from tpp.batches import make_batch
     >>> _ = torch.manual_seed(0)
     >>> model = AttNHP(n_types=3, d_model=16, d_time=8, prompts={"n_prompts": 4, "top_n": 2})
-    >>> data = EventArrays(np.array([0.0, 0.5, 1.5]), np.array([1, 2, 0]), np.array([0, 3]), 3)
+    >>> data = EventSequences.from_lists([[0.0, 0.5, 1.5]], [[1, 2, 0]], 3)
     >>> intensity, matching = model(make_batch(data, [0]), torch.rand(1, 2, 5))
     >>> intensity.shape, bool(intensity.min() > 0), -2.0 <= float(matching.detach()) <= 2.0
     (torch.Size([1, 2, 5, 3]), True, True)

@@ -1,40 +1,71 @@
-"""The scikit-learn face shared by the neural TPP estimators: one ``partial_fit`` per window."""
+"""TPPEstimator: what the neural TPP estimators share on top of BudgetedEstimator.
+
+Reading event sequences, the Learner's TPP batches, forward pass and loss, and the scores.
+"""
 
 from __future__ import annotations
 
+import functools
 import numbers
-from abc import ABC, abstractmethod
+from abc import abstractmethod
+from collections.abc import Mapping
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from continual.accountant import MemoryAccountant
-from continual.estimator import FittedStateMixin, int_seed
-from tpp.data import EventArrays, as_event_arrays, make_batch
-from tpp.metrics import evaluate, log_likelihood_per_event, predict_next
+from continual.estimator import BudgetedEstimator
+from continual.learner import Learner, optimizer_state_nbytes
+from continual.measure import nbytes
+from continual.plugin import Plugin
+from streams.easytpp import as_event_sequences
+from streams.events import EventSequences
+from tpp.batches import event_batches, make_batch
+from tpp.likelihood import sequence_log_likelihood, training_loss
+from tpp.metrics import event_scores, log_likelihood_per_event, predict_next
 
 __all__ = ["TPPEstimator"]
 
 
-class TPPEstimator(FittedStateMixin, BaseEstimator, ABC):
-    """Base class of :class:`tpp.NeuralTPP` and :class:`tpp.PromptTPP`.
+class TPPEstimator(BudgetedEstimator):
+    """Base of :class:`tpp.NeuralTPP` and :class:`tpp.PromptTPP`: one ``partial_fit`` per window.
 
-    Inputs are event sequences: an ``EventSequences`` container from ``streams`` (anything with
-    flat ``times``, ``types``, ``offsets`` and ``dim_process``) or a list of EasyTPP dicts.
-    :meth:`fit` forgets the past and learns one window; :meth:`partial_fit` learns the next
-    window of a stream; :meth:`score` is the log-likelihood per event (the first event of each
-    sequence conditioned on, time divided by ``time_scale``, midpoint integral with
-    ``n_points`` points per interval, no prompt matching term); :meth:`predict` gives the next
-    event after each sequence. A call that fails (bad input, or a ledger over the budget, which
-    raises :class:`~continual.accountant.BudgetExceededError`) leaves the estimator as it was.
+    Inputs are event sequences: :class:`~streams.events.EventSequences` or a list of EasyTPP
+    dicts (read by :func:`streams.easytpp.as_event_sequences`). :meth:`fit` forgets the past
+    and learns one window; :meth:`partial_fit` learns the next window of a stream. Training
+    runs through a :class:`~continual.Learner`: shuffled padded mini-batches
+    (:func:`tpp.batches.event_batches`), the log-likelihood terms
+    (:func:`tpp.likelihood.sequence_log_likelihood`) and the loss
+    (:func:`tpp.likelihood.training_loss`: minus the log-likelihood per scored event, minus
+    ``match_weight`` times the prompt matching score), with one Adam optimizer kept across
+    windows. The strategy is the Learner's plugins.
 
-    Subclasses store their hyperparameters in ``__init__`` (at least ``lr``, ``epochs``,
-    ``batch_size``, ``n_points``, ``time_scale``, ``max_length``, ``truncate``, ``budget``,
-    ``random_state``, ``verbose``) and implement :meth:`_make_model`, :meth:`_track` and
-    :meth:`_learn`.
+    :meth:`score` is the log-likelihood per event (the first event of each sequence
+    conditioned on, times divided by ``time_scale``, midpoint integral with ``n_points`` points
+    per interval, no matching term); :meth:`scores` adds next-type accuracy, error rate,
+    next-time RMSE (``n_draws`` thinning draws per prediction), the most-frequent-type baseline
+    and the number of scored events; :meth:`predict` gives the next event after each sequence.
+
+    Subclasses store their hyperparameters in ``__init__`` (at least those of
+    :class:`~continual.estimator.BudgetedEstimator` and ``lr``, ``epochs``, ``batch_size``,
+    ``n_points``, ``n_draws``, ``time_scale``, ``max_length``, ``truncate``) and implement
+    :meth:`_make_model`, :meth:`_make_plugins` and, when the model holds more than one
+    account, :meth:`_model_accounts`.
+
+    Attributes
+    ----------
+    n_types_ : int
+        Event types (``dim_process``) of the first data.
+    horizon_ : float
+        Look-ahead of the thinning predictions: the largest gap of the first data, scaled.
+    frequent_type_ : int
+        Most frequent type of the first data (the baseline of ``most_frequent_accuracy``).
+    learner_ : Learner
+        The training loop, with ``model`` and ``plugins``.
+    accountant_, seed_, n_partial_fits_, losses_
+        As in :class:`~continual.estimator.BudgetedEstimator`.
     """
 
     # ----------------------------------------------------------- to implement
@@ -43,79 +74,159 @@ class TPPEstimator(FittedStateMixin, BaseEstimator, ABC):
         """The network for ``n_types`` event types."""
 
     @abstractmethod
-    def _track(self) -> None:
-        """Register the fitted components with ``accountant_``."""
+    def _make_plugins(self) -> list[Plugin]:
+        """The strategy's plugins (``seed_`` is set)."""
 
-    @abstractmethod
-    def _learn(self, data: EventArrays, rng: np.random.Generator) -> None:
-        """Train on one window of sequences."""
+    def _check_params(self) -> None:
+        """Raise ValueError for a bad hyperparameter, before anything changes."""
 
-    # ------------------------------------------------------------------ fitting
-    def fit(self, sequences: Any) -> TPPEstimator:
-        """Forget everything and learn ``sequences`` as one window."""
-        with self._restored_on_failure():
-            self._forget()
-            self.partial_fit(sequences)
-        return self
+    def _model_accounts(self, model: torch.nn.Module) -> dict[str, Any]:
+        """Accounts the model's parts are charged to before the Learner's ``model`` account
+        (which then holds the rest), e.g. ``{"prompts": model.prompt_pools}``."""
+        return {}
 
-    def partial_fit(self, sequences: Any) -> TPPEstimator:
-        """Learn one window of the stream."""
-        first = not hasattr(self, "model_")
-        with self._restored_on_failure():
-            data = self._validate(sequences, reset=first)
-            if first:
-                self._initialize(data)
-            rng = np.random.default_rng([self.seed_, self.n_windows_])
-            self._learn(data, rng)
-            self.accountant_.check(f"{type(self).__name__} window {self.n_windows_}")
-            self.accountant_.snapshot(self.n_windows_)
-            self.n_windows_ += 1
-        return self
+    # ------------------------------------------------------- BudgetedEstimator
+    def _validate_input(self, X: Any, y: Any = None, *, first: bool) -> EventSequences:
+        if y is not None:
+            raise ValueError(f"y must be None: event sequences carry their own marks, got {y!r}")
+        self._check_params()
+        scale, draws = self.time_scale, self.n_draws
+        if isinstance(scale, bool) or not isinstance(scale, numbers.Real) or not scale > 0:
+            raise ValueError(f"time_scale must be a positive number, got {scale!r}")
+        if isinstance(draws, bool) or not isinstance(draws, numbers.Integral) or draws < 1:
+            raise ValueError(f"n_draws must be a positive int, got {draws!r}")
+        data = as_event_sequences(X, None if first else self.n_types_)
+        max_length = self.max_length
+        if max_length is None:
+            return data
+        if isinstance(max_length, bool) or not isinstance(max_length, numbers.Integral):
+            raise ValueError(f"max_length must be an int >= 2 or None, got {max_length!r}")
+        if max_length < 2:
+            raise ValueError(f"max_length must be an int >= 2 or None, got {max_length!r}")
+        longest = int(data.lengths.max()) if len(data) else 0
+        if longest <= max_length:
+            return data
+        if not self.truncate:
+            raise ValueError(
+                f"a sequence has {longest} events, more than max_length={max_length}; "
+                "pass truncate=True to keep the first max_length events of each"
+            )
+        return data.truncated(int(max_length))
 
-    # ---------------------------------------------------------------- inference
-    def score(self, sequences: Any) -> float:
-        """Log-likelihood per event (see the class docstring for the convention)."""
-        check_is_fitted(self)
-        data = self._validate(sequences, reset=False)
-        return log_likelihood_per_event(
-            self.model_, data, time_scale=self.time_scale, n_points=self.n_points
+    def _initialize(self, data: EventSequences) -> None:
+        self.n_types_ = int(data.dim_process)
+        gaps = data.gaps()  # 0 at each sequence's first event
+        self.horizon_ = float(max(float(gaps.max()) if gaps.size else 1.0, 1e-6) / self.time_scale)
+        self.frequent_type_ = int(
+            np.bincount(data.types.astype(np.int64), minlength=self.n_types_).argmax()
         )
 
-    def evaluate(self, sequences: Any, *, n_draws: int = 8) -> dict[str, float]:
-        """Log-likelihood per event, next-type accuracy, time RMSE and the frequent-type baseline.
+    def _planned_bytes(self, data: EventSequences) -> Mapping[str, int]:
+        """On the first call: the model's accounts, its Adam state and the plugins' stores,
+        measured on the meta device (nothing is allocated).
 
-        The baseline answers the most frequent type of the training data seen by the first fit.
+        Plugins add what their model's shapes fix (:meth:`continual.Plugin.planned_bytes`, e.g.
+        EWC's Fisher and anchors); stores sized from the headroom (replay) need no plan.
         """
-        check_is_fitted(self)
-        data = self._validate(sequences, reset=False)
-        return evaluate(
-            self.model_,
+        if hasattr(self, "learner_"):
+            return {}
+        with torch.device("meta"):
+            model = self._make_model(self.n_types_)
+        planned: dict[str, int] = {}
+        for name, part in self._model_accounts(model).items():
+            planned[name] = nbytes(part)
+        planned["model"] = nbytes(model) - sum(planned.values())
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        planned["optimizer"] = optimizer_state_nbytes("adam", trainable, lr=self.lr)
+        for plugin in self._make_plugins():
+            planned.update(
+                {f"{plugin.name}/{k}": v for k, v in plugin.planned_bytes(model).items()}
+            )
+        return planned
+
+    def _build(self) -> None:
+        model = self._make_model(self.n_types_)
+        for name, part in self._model_accounts(model).items():
+            self.accountant_.track(name, part)
+        self.learner_ = Learner(
+            model,
+            plugins=self._make_plugins(),
+            accountant=self.accountant_,
+            optimizer="adam",
+            lr=self.lr,
+            loss=functools.partial(training_loss, match_weight=self._match_weight()),
+            forward=functools.partial(sequence_log_likelihood, n_points=self.n_points),
+            batches=functools.partial(event_batches, time_scale=self.time_scale),
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            keep_optimizer=True,
+            seed=self.seed_,
+            verbose=self.verbose,
+        )
+
+    def _match_weight(self) -> float:
+        return 0.0
+
+    def _learn(self, data: EventSequences) -> None:
+        experience = SimpleNamespace(index=self.n_partial_fits_, train=data, test=None)
+        self.learner_.train_experience(experience)
+        self.losses_ = list(self.learner_.epoch_losses)
+
+    def _state_dict(self) -> dict[str, Any]:
+        return {"learner": self.learner_.state_dict()}
+
+    def _load_state_dict(self, state: dict[str, Any]) -> None:
+        self.learner_.load_state_dict(state["learner"])
+
+    # -------------------------------------------------------------- inference
+    def _read(self, X: Any) -> EventSequences:
+        check_is_fitted(self, "learner_")
+        return self._validate_input(X, first=False)
+
+    def score(self, X: Any, y: Any = None) -> float:
+        """Log-likelihood per event (see the class docstring for the convention)."""
+        data = self._read(X)
+        return log_likelihood_per_event(
+            self.learner_.model, data, time_scale=self.time_scale, n_points=self.n_points
+        )
+
+    def scores(self, X: Any, y: Any = None) -> dict[str, float]:
+        """``log_likelihood`` per event, next-type ``accuracy`` and ``error_rate``, next-time
+        ``rmse`` (input time units), ``most_frequent_accuracy`` (always answering the most
+        frequent type of the first data) and ``n_events`` (scored events).
+
+        Predictions are the mean of ``n_draws`` thinning draws, from a generator seeded with
+        ``seed_``: the scores are deterministic.
+        """
+        data = self._read(X)
+        return event_scores(
+            self.learner_.model,
             data,
             time_scale=self.time_scale,
             horizon=self.horizon_,
             n_points=self.n_points,
-            n_draws=n_draws,
+            n_draws=self.n_draws,
             frequent_type=self.frequent_type_,
             seed=self.seed_,
         )
 
     @torch.no_grad()
-    def predict(self, sequences: Any, *, n_draws: int = 16) -> tuple[np.ndarray, np.ndarray]:
+    def predict(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
         """Next event after the end of each sequence: ``(times, types)``.
 
         Times are absolute, in the units of the input; each is the mean of ``n_draws`` thinning
         draws, and the type is the argmax of the intensity at that time.
         """
-        check_is_fitted(self)
-        data = self._validate(sequences, reset=False)
-        self.model_.eval()
+        data = self._read(X)
+        model = self.learner_.model
+        model.eval()
         generator = torch.Generator().manual_seed(self.seed_)
         times, types = [], []
         for start in range(0, len(data), 64):
             index = np.arange(start, min(start + 64, len(data)))
             batch = make_batch(data, index, self.time_scale)
             offset, kind = predict_next(
-                self.model_, batch, self.horizon_, n_draws=n_draws, generator=generator
+                model, batch, self.horizon_, n_draws=self.n_draws, generator=generator
             )
             last = torch.as_tensor(data.lengths[index] - 1)[:, None]
             times.append(
@@ -124,41 +235,3 @@ class TPPEstimator(FittedStateMixin, BaseEstimator, ABC):
             )
             types.append(kind.gather(1, last).squeeze(1).numpy())
         return np.concatenate(times), np.concatenate(types)
-
-    # ---------------------------------------------------------------- internals
-    def _validate(self, sequences: Any, *, reset: bool) -> EventArrays:
-        data = as_event_arrays(sequences, None if reset else self.n_types_)
-        max_length = self.max_length
-        if max_length is not None:
-            if (
-                isinstance(max_length, bool)
-                or not isinstance(max_length, numbers.Integral)
-                or max_length < 2
-            ):
-                raise ValueError(f"max_length must be an int >= 2 or None, got {max_length!r}")
-            longest = int(data.lengths.max())
-            if longest > max_length:
-                if not self.truncate:
-                    raise ValueError(
-                        f"a sequence has {longest} events, more than max_length={max_length}; "
-                        "pass truncate=True to keep the first max_length events of each"
-                    )
-                data = data.truncated(int(max_length))
-        return data
-
-    def _initialize(self, data: EventArrays) -> None:
-        self.seed_ = int_seed(self.random_state)
-        self.n_types_ = data.dim_process
-        gaps = np.diff(data.times)
-        inside = np.ones(gaps.size, dtype=bool)
-        inside[data.offsets[1:-1] - 1] = False
-        gaps = gaps[inside] if gaps.size else np.ones(1)
-        self.horizon_ = float(max(gaps.max(), 1e-6) / self.time_scale)
-        self.frequent_type_ = int(np.bincount(data.types, minlength=self.n_types_).argmax())
-        self.accountant_ = MemoryAccountant(self.budget)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seed_)
-            self.model_ = self._make_model(self.n_types_)
-        self.optimizer_ = torch.optim.Adam(self.model_.parameters(), lr=self.lr)
-        self.n_windows_ = 0
-        self._track()

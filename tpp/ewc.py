@@ -1,25 +1,32 @@
-"""Elastic weight consolidation for neural TPPs: a diagonal Fisher and anchor weights."""
+"""Elastic weight consolidation as a Learner plugin: a diagonal Fisher and anchor weights."""
 
 from __future__ import annotations
 
-import numpy as np
+from typing import Any
+
 import torch
 
-from tpp.data import EventArrays, make_batch
-from tpp.likelihood import sequence_log_likelihood
+from continual.learner import Learner
+from continual.measure import nbytes
+from continual.plugin import Plugin
+from continual.state import read_only
 
-__all__ = ["EWCPenalty"]
+__all__ = ["EWC"]
 
 
-class EWCPenalty:
-    """``strength / 2 * sum_p F_p (theta_p - theta*_p)^2`` over the model's parameters.
+class EWC(Plugin):
+    """Add ``strength / 2 * sum_p F_p (theta_p - theta*_p)^2`` to every training loss.
 
-    After each window :meth:`consolidate` adds that window's empirical diagonal Fisher
-    information (squared gradients of the per-event negative log-likelihood, one per mini-batch,
-    averaged) to the running Fisher, and stores the current weights as anchors.
+    After each experience, the empirical diagonal Fisher information of that experience
+    (squared gradients of the learner's loss, one per mini-batch of the experience's own
+    training payload, averaged) is added to the running Fisher, and the current weights become
+    the anchors. Before the first experience ends there is no penalty. The batches, forward
+    pass and loss are the learner's own, so the plugin serves any domain; the Fisher batches
+    are drawn in a fixed order (seed 0).
 
-    Stored: one float32 Fisher tensor and one float32 anchor tensor per parameter, i.e. twice the
-    model's bytes, charged to the ``ewc`` account through :meth:`memory_items`.
+    Stored: one float32 Fisher tensor and one float32 anchor tensor per parameter, twice the
+    model's bytes, charged to ``ewc/fisher`` and ``ewc/anchors``. Both are replaced after each
+    experience, never modified in place (rollbacks keep them by reference).
 
     Parameters
     ----------
@@ -28,15 +35,29 @@ class EWCPenalty:
 
     Examples
     --------
+    >>> import functools, torch
+    >>> from continual import Learner, MemoryAccountant
+    >>> from streams import hawkes_drift_stream
+    >>> from tpp.batches import event_batches
+    >>> from tpp.likelihood import sequence_log_likelihood, training_loss
     >>> from tpp.nhp import NHP
+    >>> stream = hawkes_drift_stream(2, 2, horizon=60.0, n_sequences=6, seed=0)
     >>> _ = torch.manual_seed(0)
-    >>> model = NHP(2, 4)
-    >>> data = EventArrays(np.arange(6.0), np.arange(6) % 2, np.array([0, 3, 6]), 2)
-    >>> ewc = EWCPenalty(10.0)
-    >>> float(ewc(model)), ewc.consolidate(model, data, batch_size=2)
-    (0.0, None)
-    >>> ewc(model).item(), len(ewc.memory_items()["fisher"])
-    (0.0, 6)
+    >>> ewc = EWC(10.0)
+    >>> learner = Learner(NHP(2, 4), plugins=[ewc], accountant=MemoryAccountant(), batch_size=4,
+    ...                   optimizer="adam", lr=1e-2, loss=training_loss, batches=event_batches,
+    ...                   forward=functools.partial(sequence_log_likelihood, n_points=4))
+    >>> for experience in stream:
+    ...     learner.train_experience(experience)
+    >>> ledger = learner.accountant.ledger().accounts
+    >>> ledger["ewc/fisher"] == ledger["ewc/anchors"] == ledger["model"]
+    True
+    >>> float(ewc.penalty(learner.model).detach())  # at the anchors
+    0.0
+    >>> with torch.no_grad():
+    ...     _ = learner.model.head.linear.bias.add_(1.0)
+    >>> float(ewc.penalty(learner.model).detach()) > 0.0
+    True
     """
 
     def __init__(self, strength: float) -> None:
@@ -44,7 +65,8 @@ class EWCPenalty:
         self.fisher: list[torch.Tensor] = []
         self.anchors: list[torch.Tensor] = []
 
-    def __call__(self, model: torch.nn.Module) -> torch.Tensor:
+    def penalty(self, model: torch.nn.Module) -> torch.Tensor:
+        """The penalty at the model's current weights (0 before the first consolidation)."""
         if not self.fisher:
             return torch.zeros(())
         total = sum(
@@ -53,39 +75,47 @@ class EWCPenalty:
         )
         return 0.5 * self.strength * total
 
-    def consolidate(
-        self,
-        model: torch.nn.Module,
-        data: EventArrays,
-        *,
-        batch_size: int,
-        time_scale: float = 1.0,
-        n_points: int = 20,
-    ) -> None:
-        """Add the Fisher of ``data`` at the current weights and re-anchor."""
-        params = list(model.parameters())
+    def planned_bytes(self, model: torch.nn.Module) -> dict[str, int]:
+        """Bytes of the Fisher and the anchors of ``model`` (a meta-device model will do)."""
+        size = nbytes(model)
+        return {"fisher": size, "anchors": size}
+
+    def before_backward(self, learner: Learner) -> None:
+        if self.fisher:
+            learner.loss = learner.loss + self.penalty(learner.model)
+
+    def after_experience(self, learner: Learner) -> None:
+        fisher = self.experience_fisher(learner)
+        if self.fisher:
+            fisher = [old + new for old, new in zip(self.fisher, fisher)]
+        self.fisher = read_only(fisher)
+        self.anchors = read_only([p.detach().clone() for p in learner.model.parameters()])
+
+    @torch.enable_grad()
+    def experience_fisher(self, learner: Learner) -> list[torch.Tensor]:
+        """The mean squared gradient of the learner's loss over the experience's batches."""
+        params = list(learner.model.parameters())
         fisher = [torch.zeros_like(p) for p in params]
+        learns = [(f, p) for f, p in zip(fisher, params) if p.requires_grad]
+        generator = torch.Generator().manual_seed(0)
         n_batches = 0
-        for start in range(0, len(data), batch_size):
-            batch = make_batch(
-                data, np.arange(start, min(start + batch_size, len(data))), time_scale
-            )
-            if not batch.n_events:
-                continue
-            log_likelihood = sequence_log_likelihood(model, batch, n_points)[0]
-            grads = torch.autograd.grad(
-                -log_likelihood.sum() / batch.n_events, params, allow_unused=True
-            )
-            for f, g in zip(fisher, grads):
+        for inputs, targets in learner.batches(
+            learner.experience.train, learner.batch_size, generator
+        ):
+            loss = learner.loss_fn(learner.forward(inputs), targets)
+            grads = torch.autograd.grad(loss, [p for _, p in learns], allow_unused=True)
+            for (f, _), g in zip(learns, grads):
                 if g is not None:
                     f += g.detach() ** 2
             n_batches += 1
-        fisher = [f / max(1, n_batches) for f in fisher]
-        self.fisher = (
-            [old + new for old, new in zip(self.fisher, fisher)] if self.fisher else fisher
-        )
-        self.anchors = [p.detach().clone() for p in params]
+        return [f / max(1, n_batches) for f in fisher]
 
-    def memory_items(self) -> dict[str, list[torch.Tensor]]:
-        """The Fisher and anchor tensors, for the accountant."""
+    def memory_items(self) -> dict[str, Any]:
         return {"fisher": self.fisher, "anchors": self.anchors}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"fisher": list(self.fisher), "anchors": list(self.anchors)}
+
+    def load_state_dict(self, state: dict[str, Any], learner: Learner) -> None:
+        self.fisher = read_only(list(state["fisher"]))
+        self.anchors = read_only(list(state["anchors"]))

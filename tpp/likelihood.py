@@ -17,7 +17,12 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["integration_fractions", "log_likelihood_from_intensities", "sequence_log_likelihood"]
+__all__ = [
+    "integration_fractions",
+    "log_likelihood_from_intensities",
+    "sequence_log_likelihood",
+    "training_loss",
+]
 
 
 def integration_fractions(n_points: int) -> torch.Tensor:
@@ -89,3 +94,23 @@ def sequence_log_likelihood(
     at_events = intensity[:, :, -1, :].gather(-1, types[..., None]).squeeze(-1)
     total = intensity[:, :, :-1, :].sum(dim=-1)
     return log_likelihood_from_intensities(at_events, total, gaps, batch.mask[:, 1:]), matching
+
+
+def training_loss(
+    output: tuple[torch.Tensor, torch.Tensor], n_events: int, match_weight: float = 0.0
+) -> torch.Tensor:
+    """The loss of a batch: minus the log-likelihood per scored event, minus ``match_weight``
+    times the matching score.
+
+    ``output`` is what :func:`sequence_log_likelihood` returns, ``n_events`` the batch's scored
+    events: this is the ``loss`` of the :class:`~continual.Learner` of the TPP estimators
+    (bind ``match_weight`` with ``functools.partial``).
+
+    Examples
+    --------
+    >>> output = (torch.tensor([-3.0, -1.0]), torch.tensor(0.5))
+    >>> round(training_loss(output, 4).item(), 3), round(training_loss(output, 4, 0.1).item(), 3)
+    (1.0, 0.95)
+    """
+    log_likelihood, matching = output
+    return -log_likelihood.sum() / n_events - match_weight * matching

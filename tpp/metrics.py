@@ -1,21 +1,22 @@
-"""Evaluation of a neural TPP: log-likelihood per event, next-type accuracy and time RMSE."""
+"""Scores of a neural TPP: log-likelihood per event, next-type accuracy and next-time RMSE."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from tpp.data import EventArrays, make_batch
+from streams.events import EventSequences
+from tpp.batches import EventBatch, ordered_batches
 from tpp.likelihood import sequence_log_likelihood
 from tpp.thinning import thinning_samples
 
-__all__ = ["evaluate", "log_likelihood_per_event"]
+__all__ = ["event_scores", "log_likelihood_per_event", "predict_next"]
 
 
 @torch.no_grad()
 def log_likelihood_per_event(
     model: torch.nn.Module,
-    data: EventArrays,
+    data: EventSequences,
     *,
     time_scale: float = 1.0,
     n_points: int = 20,
@@ -28,11 +29,9 @@ def log_likelihood_per_event(
     """
     model.eval()
     total, count = 0.0, 0
-    for start in range(0, len(data), batch_size):
-        batch = make_batch(data, np.arange(start, min(start + batch_size, len(data))), time_scale)
-        if batch.n_events:
-            total += float(sequence_log_likelihood(model, batch, n_points)[0].sum())
-            count += batch.n_events
+    for batch in ordered_batches(data, batch_size, time_scale=time_scale):
+        total += float(sequence_log_likelihood(model, batch, n_points)[0].sum())
+        count += batch.n_events
     if count == 0:
         raise ValueError("sequences must hold at least one sequence with two or more events")
     return total / count
@@ -40,7 +39,12 @@ def log_likelihood_per_event(
 
 @torch.no_grad()
 def predict_next(
-    model: torch.nn.Module, batch, horizon: float, *, n_draws: int, generator: torch.Generator
+    model: torch.nn.Module,
+    batch: EventBatch,
+    horizon: float,
+    *,
+    n_draws: int,
+    generator: torch.Generator,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Predicted offset (mean of thinning draws) and type (argmax intensity) after every event."""
     P = batch.types.shape[1]
@@ -58,9 +62,9 @@ def predict_next(
 
 
 @torch.no_grad()
-def evaluate(
+def event_scores(
     model: torch.nn.Module,
-    data: EventArrays,
+    data: EventSequences,
     *,
     time_scale: float = 1.0,
     horizon: float,
@@ -76,22 +80,24 @@ def evaluate(
     ``n_draws`` thinning draws on ``[0, horizon]`` (in scaled units), the type the argmax of the
     intensity at that time. RMSE is in the original time units. ``most_frequent_accuracy`` is
     the accuracy of always answering ``frequent_type`` (the most frequent type of these
-    sequences when None).
+    sequences when None). The draws use a generator seeded with ``seed``: the scores are
+    deterministic.
     """
     model.eval()
     generator = torch.Generator().manual_seed(seed)
     hits, squared, count = 0, 0.0, 0
-    for start in range(0, len(data), batch_size):
-        batch = make_batch(data, np.arange(start, min(start + batch_size, len(data))), time_scale)
-        if not batch.n_events:
-            continue
+    for batch in ordered_batches(data, batch_size, time_scale=time_scale):
         offset, types = predict_next(model, batch, horizon, n_draws=n_draws, generator=generator)
         mask = batch.mask[:, 1:]
         hits += int(((types[:, :-1] == batch.types[:, 1:]) & mask).sum())
         error = (offset[:, :-1] - batch.gaps[:, 1:]) * time_scale
         squared += float((error**2 * mask).sum())
         count += int(mask.sum())
-    scored = np.concatenate([data.types[s + 1 : e] for s, e in zip(data.offsets, data.offsets[1:])])
+    if count == 0:
+        raise ValueError("sequences must hold at least one sequence with two or more events")
+    first = np.zeros(data.n_events, dtype=bool)
+    first[data.offsets[:-1]] = True
+    scored = data.types[~first].astype(np.int64)
     if frequent_type is None:
         frequent_type = int(np.bincount(scored).argmax())
     accuracy = hits / count

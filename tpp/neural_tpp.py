@@ -2,37 +2,62 @@
 
 from __future__ import annotations
 
-import numpy as np
+from collections.abc import Callable
+
 import torch
 
-from continual.accountant import MemoryAccountant
+from continual.plugin import Plugin
 from tpp.attnhp import AttNHP
-from tpp.data import EventArrays
 from tpp.estimator import TPPEstimator
-from tpp.ewc import EWCPenalty
+from tpp.ewc import EWC
 from tpp.nhp import NHP
-from tpp.replay import EventReservoir
-from tpp.training import train_epochs
+from tpp.pretrain import Pretrain
+from tpp.replay import SequenceReplay
+from tpp.retrain import Retrain
 
-__all__ = ["NeuralTPP"]
+__all__ = ["MODELS", "STRATEGIES", "NeuralTPP"]
 
-_STRATEGIES = ("finetune", "retrain", "pretrain", "ewc", "replay")
+#: Each strategy's plugins, built for an estimator whose ``seed_`` is set.
+STRATEGIES: dict[str, Callable[[NeuralTPP], list[Plugin]]] = {
+    "finetune": lambda est: [],
+    "retrain": lambda est: [Retrain()],
+    "pretrain": lambda est: [Pretrain()],
+    "ewc": lambda est: [EWC(est.ewc_lambda)],
+    "replay": lambda est: [SequenceReplay(seed=est.seed_)],
+}
+
+#: Each model's builder, for an estimator and a number of event types.
+MODELS: dict[str, Callable[[NeuralTPP, int], torch.nn.Module]] = {
+    "nhp": lambda est, n_types: NHP(n_types, est.hidden_size),
+    "attnhp": lambda est, n_types: AttNHP(
+        n_types, est.hidden_size, est.time_size, n_layers=est.n_layers, n_heads=est.n_heads
+    ),
+}
 
 
 class NeuralTPP(TPPEstimator):
     """A neural temporal point process learned window by window.
 
-    Strategies (``strategy``), and what each stores beyond the model and optimizer:
+    Each ``partial_fit`` call learns one window with a :class:`~continual.Learner` (Adam, one
+    optimizer kept across windows); the strategy is the Learner's plugins (``STRATEGIES``).
+    What each strategy stores beyond the model and its optimizer state:
 
-    - ``"finetune"``: keep training the same model on each window (stores nothing more);
-    - ``"retrain"``: re-initialise the model and optimizer, then train on the window alone;
-    - ``"pretrain"``: train on the first window only, then freeze;
-    - ``"ewc"``: fine-tune with the EWC penalty; the Fisher and anchors (2 floats per
-      parameter) are charged to the ``ewc`` account;
+    - ``"finetune"``: keep training the same model on each window (nothing more);
+    - ``"retrain"``: re-initialise the weights and clear the optimizer state before every
+      window after the first, then train on the window alone (:class:`~tpp.retrain.Retrain`;
+      nothing more);
+    - ``"pretrain"``: train on the first window only; later windows change nothing
+      (:class:`~tpp.pretrain.Pretrain`; nothing more);
+    - ``"ewc"``: fine-tune with the EWC penalty (:class:`~tpp.ewc.EWC`); the Fisher and the
+      anchors, one float32 each per parameter, are charged to ``ewc/fisher`` and
+      ``ewc/anchors``;
     - ``"replay"``: fine-tune on the window plus a reservoir of past sequences (float32
-      relative times, uint8 types) filling the budget's headroom, charged to ``replay``.
+      relative times, uint8 types) filling the budget's headroom
+      (:class:`~tpp.replay.SequenceReplay`), charged to ``replay/sequences``.
 
-    The ``model`` account holds the parameters (float32), ``optimizer`` the Adam moments.
+    The ``model`` account holds the parameters (float32), ``optimizer`` the Adam moments and
+    step counters. The model, its Adam state and EWC's tensors are checked against the budget,
+    from their shapes, before anything is allocated.
 
     Parameters
     ----------
@@ -53,18 +78,18 @@ class NeuralTPP(TPPEstimator):
         Adam learning rate, passes per window and sequences per batch.
     n_points
         Midpoint-rule points per inter-event interval for the integral.
+    n_draws
+        Thinning draws per predicted event (:meth:`scores`, :meth:`predict`).
     time_scale
         Times are divided by it before they reach the model (log-likelihoods are per event in
         those units).
     max_length, truncate
         Longest accepted sequence; longer ones raise ValueError unless ``truncate`` keeps the
         first ``max_length`` events.
-    budget
-        Byte budget of the accountant (``accountant_``), or None to measure only.
-    random_state
-        Seed of initialisation, batching and prediction.
-    verbose
-        0 silences the progress bars.
+    budget, random_state, verbose, device, rollback
+        As in :class:`~continual.estimator.BudgetedEstimator`: the byte budget of
+        ``accountant_``; the seed of initialisation, batch order, the strategy's choices and
+        predictions; progress bars; the device (CPU); how a failed call is undone.
 
     Examples
     --------
@@ -73,10 +98,10 @@ class NeuralTPP(TPPEstimator):
     ...          "time_since_last_event": [0.0] + [1.0] * 7, "type_event": [0, 1] * 4}
     ...         for i in range(6)]
     >>> est = NeuralTPP(hidden_size=8, epochs=2, batch_size=4, budget="20 KB", random_state=0)
-    >>> est.fit(rows).n_windows_
+    >>> est.fit(rows).n_partial_fits_
     1
-    >>> round(est.score(rows), 3), est.accountant_.accounts
-    (-1.744, ['model', 'optimizer'])
+    >>> est.score(rows) < 0, est.accountant_.ledger().accounts
+    (True, {'model': 3984, 'optimizer': 7992})
     """
 
     def __init__(
@@ -93,12 +118,15 @@ class NeuralTPP(TPPEstimator):
         epochs: int = 10,
         batch_size: int = 64,
         n_points: int = 20,
+        n_draws: int = 8,
         time_scale: float = 1.0,
         max_length: int | None = 512,
         truncate: bool = False,
         budget: int | str | None = None,
         random_state: int | None = None,
         verbose: int = 0,
+        device: str = "cpu",
+        rollback: str = "memory",
     ) -> None:
         self.model = model
         self.hidden_size = hidden_size
@@ -111,80 +139,24 @@ class NeuralTPP(TPPEstimator):
         self.epochs = epochs
         self.batch_size = batch_size
         self.n_points = n_points
+        self.n_draws = n_draws
         self.time_scale = time_scale
         self.max_length = max_length
         self.truncate = truncate
         self.budget = budget
         self.random_state = random_state
         self.verbose = verbose
+        self.device = device
+        self.rollback = rollback
+
+    def _check_params(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"strategy must be one of {list(STRATEGIES)}, got {self.strategy!r}")
+        if self.model not in MODELS:
+            raise ValueError(f"model must be one of {list(MODELS)}, got {self.model!r}")
 
     def _make_model(self, n_types: int) -> torch.nn.Module:
-        if self.strategy not in _STRATEGIES:
-            raise ValueError(f"strategy must be one of {_STRATEGIES}, got {self.strategy!r}")
-        if self.model == "nhp":
-            return NHP(n_types, self.hidden_size)
-        if self.model == "attnhp":
-            return AttNHP(
-                n_types,
-                self.hidden_size,
-                self.time_size,
-                n_layers=self.n_layers,
-                n_heads=self.n_heads,
-            )
-        raise ValueError(f"model must be 'nhp' or 'attnhp', got {self.model!r}")
+        return MODELS[self.model](self, n_types)
 
-    def _track(self) -> None:
-        accountant: MemoryAccountant = self.accountant_
-        accountant.track("model", self.model_)
-        accountant.track("optimizer", self.optimizer_)
-        if self.strategy == "ewc":
-            self.ewc_ = accountant.track("ewc", EWCPenalty(self.ewc_lambda))
-        if self.strategy == "replay":
-            self.replay_ = accountant.track("replay", EventReservoir())
-
-    def _learn(self, data: EventArrays, rng: np.random.Generator) -> None:
-        if self.strategy == "pretrain" and self.n_windows_ > 0:
-            return
-        if self.strategy == "retrain" and self.n_windows_ > 0:
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(self.seed_ + self.n_windows_)
-                fresh = self._make_model(self.n_types_)
-            self.model_.load_state_dict(fresh.state_dict())
-            self.optimizer_.state.clear()
-        train = data
-        if self.strategy == "replay" and len(self.replay_):
-            train = _concatenate(data, self.replay_.as_arrays(self.n_types_))
-        penalty = (lambda: self.ewc_(self.model_)) if self.strategy == "ewc" else None
-        train_epochs(
-            self.model_,
-            self.optimizer_,
-            train,
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            time_scale=self.time_scale,
-            n_points=self.n_points,
-            rng=rng,
-            penalty=penalty,
-            verbose=self.verbose,
-        )
-        if self.strategy == "ewc":
-            self.ewc_.consolidate(
-                self.model_,
-                data,
-                batch_size=self.batch_size,
-                time_scale=self.time_scale,
-                n_points=self.n_points,
-            )
-        if self.strategy == "replay":
-            capacity = self.accountant_.room_for(self.replay_)
-            self.replay_.update(data, capacity, rng)
-
-
-def _concatenate(a: EventArrays, b: EventArrays) -> EventArrays:
-    offsets = np.concatenate([a.offsets, b.offsets[1:] + a.offsets[-1]])
-    return EventArrays(
-        np.concatenate([a.times, b.times]),
-        np.concatenate([a.types, b.types]),
-        offsets,
-        a.dim_process,
-    )
+    def _make_plugins(self) -> list[Plugin]:
+        return STRATEGIES[self.strategy](self)

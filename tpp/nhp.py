@@ -29,13 +29,13 @@ class NHP(nn.Module):
 
     Examples
     --------
-    >>> from tpp.data import EventArrays, make_batch
-    >>> import numpy as np
+    >>> from streams import EventSequences
+    >>> from tpp.batches import make_batch
     >>> _ = torch.manual_seed(0)
     >>> model = NHP(n_types=10, hidden_size=32)
     >>> sum(p.numel() for p in model.parameters())
     15252
-    >>> data = EventArrays(np.array([0.0, 0.5, 1.5]), np.array([1, 2, 3]), np.array([0, 3]), 10)
+    >>> data = EventSequences.from_lists([[0.0, 0.5, 1.5]], [[1, 2, 3]], 10)
     >>> intensity, matching = model(make_batch(data, [0]), torch.rand(1, 3, 4))
     >>> intensity.shape, float(matching)
     (torch.Size([1, 3, 4, 10]), 0.0)

@@ -2,61 +2,126 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator
+import torch
 from sklearn.utils.validation import check_is_fitted
 
-from tpp.data import as_event_arrays
+from continual.estimator import BudgetedEstimator
+from streams.easytpp import as_event_sequences
+from streams.events import EventSequences
 
 __all__ = ["PoissonTPP"]
 
 
-class PoissonTPP(BaseEstimator):
+class PoissonTPP(BudgetedEstimator):
     """Independent homogeneous Poisson processes, one constant rate per type.
 
     The rate of type ``k`` is its count over the observed time (each sequence from its first to
-    its last event, first events not counted), the maximum-likelihood estimate. :meth:`score` is
-    the log-likelihood per event in the convention of :mod:`tpp.likelihood`. A neural TPP is
-    useful only when it clearly beats this. Stored: ``rates_`` (K float64).
+    its last event, first events not counted), the maximum-likelihood estimate; a count of 0
+    counts as 0.5. ``partial_fit`` adds a window's counts and observed time to those of the
+    windows before it, so the rates are those of every window seen since ``fit``. :meth:`score`
+    is the log-likelihood per event in the convention of :mod:`tpp.likelihood`. A neural TPP is
+    useful only when it clearly beats this.
+
+    Stored: ``counts_`` (K float64, account ``counts``) and ``exposure_`` (one float64,
+    account ``exposure``).
 
     Parameters
     ----------
     time_scale
         Times are divided by it, as in :class:`tpp.NeuralTPP`.
+    budget, random_state, verbose, device, rollback
+        As in :class:`~continual.estimator.BudgetedEstimator` (nothing here is random).
 
     Examples
     --------
     >>> rows = [{"dim_process": 2, "time_since_start": [0.0, 1.0, 2.0, 4.0],
     ...          "time_since_last_event": [0.0, 1.0, 1.0, 2.0], "type_event": [0, 0, 1, 0]}]
-    >>> model = PoissonTPP().fit(rows)
+    >>> model = PoissonTPP(budget=100).fit(rows)
     >>> model.rates_.tolist(), round(float(model.score(rows)), 4)  # (2 log .5 + log .25 - 3) / 3
     ([0.5, 0.25], -1.9242)
+    >>> model.accountant_.ledger().accounts
+    {'counts': 16, 'exposure': 8}
     """
 
-    def __init__(self, time_scale: float = 1.0) -> None:
+    def __init__(
+        self,
+        time_scale: float = 1.0,
+        *,
+        budget: int | str | None = None,
+        random_state: int | None = None,
+        verbose: int = 0,
+        device: str = "cpu",
+        rollback: str = "memory",
+    ) -> None:
         self.time_scale = time_scale
+        self.budget = budget
+        self.random_state = random_state
+        self.verbose = verbose
+        self.device = device
+        self.rollback = rollback
 
-    def fit(self, sequences: Any) -> PoissonTPP:
-        """Estimate one rate per type."""
-        data = as_event_arrays(sequences)
+    # ------------------------------------------------------- BudgetedEstimator
+    def _validate_input(self, X: Any, y: Any = None, *, first: bool) -> EventSequences:
+        if y is not None:
+            raise ValueError(f"y must be None: event sequences carry their own marks, got {y!r}")
+        scale = self.time_scale
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not scale > 0:
+            raise ValueError(f"time_scale must be a positive number, got {scale!r}")
+        return as_event_sequences(X, None if first else self.n_types_)
+
+    def _initialize(self, data: EventSequences) -> None:
+        self.n_types_ = int(data.dim_process)
+
+    def _planned_bytes(self, data: EventSequences) -> Mapping[str, int]:
+        return {"counts": 8 * self.n_types_, "exposure": 8}
+
+    def _build(self) -> None:
+        zeros = torch.zeros(self.n_types_ + 1, dtype=torch.float64)
+        self.counts_ = self.accountant_.track("counts", zeros[:-1].clone())
+        self.exposure_ = self.accountant_.track("exposure", zeros[-1].clone())
+
+    def _learn(self, data: EventSequences) -> None:
         counts, exposure = self._statistics(data)
-        self.rates_ = np.maximum(counts, 0.5) / max(exposure, 1e-12)
-        self.n_types_ = data.dim_process
-        return self
+        self.counts_ += torch.from_numpy(counts)
+        self.exposure_ += exposure
+        self.accountant_.snapshot(self.n_partial_fits_)
 
-    def _statistics(self, data) -> tuple[np.ndarray, float]:
+    def _state_dict(self) -> dict[str, Any]:
+        return {"counts": self.counts_, "exposure": self.exposure_}
+
+    def _load_state_dict(self, state: dict[str, Any]) -> None:
+        self.counts_.copy_(state["counts"])
+        self.exposure_.copy_(state["exposure"])
+
+    # -------------------------------------------------------------- inference
+    def _statistics(self, data: EventSequences) -> tuple[np.ndarray, float]:
         first = np.zeros(data.n_events, dtype=bool)
         first[data.offsets[:-1]] = True
-        counts = np.bincount(data.types[~first], minlength=data.dim_process).astype(float)
+        types = data.types[~first].astype(np.int64)
+        counts = np.bincount(types, minlength=data.dim_process).astype(np.float64)
         spans = data.times[data.offsets[1:] - 1] - data.times[data.offsets[:-1]]
         return counts, float(spans.sum()) / self.time_scale
 
-    def score(self, sequences: Any) -> float:
+    @property
+    def rates_(self) -> np.ndarray:
+        """The rate of each type (events per time unit, after ``time_scale``)."""
+        check_is_fitted(self, "counts_")
+        counts = np.maximum(self.counts_.numpy(), 0.5)
+        return counts / max(float(self.exposure_), 1e-12)
+
+    def score(self, X: Any, y: Any = None) -> float:
         """Log-likelihood per event."""
-        check_is_fitted(self)
-        data = as_event_arrays(sequences, self.n_types_)
+        check_is_fitted(self, "counts_")
+        data = self._validate_input(X, y, first=False)
         counts, exposure = self._statistics(data)
-        total = float(counts @ np.log(self.rates_) - self.rates_.sum() * exposure)
+        rates = self.rates_
+        total = float(counts @ np.log(rates) - rates.sum() * exposure)
         return float(total / max(counts.sum(), 1.0))
+
+    def scores(self, X: Any, y: Any = None) -> dict[str, float]:
+        """``{"log_likelihood": ...}`` per event."""
+        return {"log_likelihood": self.score(X, y)}

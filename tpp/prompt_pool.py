@@ -70,10 +70,17 @@ class PromptPool(nn.Module):
             raise ValueError(f"top_n must be in [1, n_prompts={n_prompts}], got {top_n}")
         self.top_n = top_n
         self.prompt_length = prompt_length
-        self.keys = nn.Parameter(torch.empty(2, n_heads, n_prompts, d_token).uniform_(-1.0, 1.0))
+        self.keys = nn.Parameter(torch.empty(2, n_heads, n_prompts, d_token))
         shape = (n_heads, n_prompts, prompt_length, d_type)
-        self.key_prompts = nn.Parameter(torch.empty(shape).uniform_(-1.0, 1.0))
-        self.value_prompts = nn.Parameter(torch.empty(shape).uniform_(-1.0, 1.0))
+        self.key_prompts = nn.Parameter(torch.empty(shape))
+        self.value_prompts = nn.Parameter(torch.empty(shape))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Keys and prompt tokens drawn uniformly from [-1, 1]."""
+        with torch.no_grad():
+            for parameter in (self.keys, self.key_prompts, self.value_prompts):
+                parameter.uniform_(-1.0, 1.0)
 
     def select(self, query: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Top-N prompt indices of the key and of the value pools, each (B, H, L, N), and the

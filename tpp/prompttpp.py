@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import numpy as np
+from typing import Any
+
 import torch
 
-from continual.budget import parse_budget
-from continual.measure import nbytes
+from continual.plugin import Plugin
 from tpp.attnhp import AttNHP
-from tpp.data import EventArrays
 from tpp.estimator import TPPEstimator
-from tpp.training import train_epochs
+from tpp.prompt_schedule import AlternateUpdates, FreezeBackbone
 
 __all__ = ["PromptTPP"]
+
+#: The plugins of each ``train_backbone`` setting.
+BACKBONE_SCHEDULES = {"always": [], "first": [FreezeBackbone]}
 
 
 class PromptTPP(TPPEstimator):
@@ -23,14 +25,18 @@ class PromptTPP(TPPEstimator):
     retrieved per position by a leak-free running-mean query and prepended to the attention keys
     and values with always-visible mask columns. The loss is the negative log-likelihood per
     event minus ``match_weight`` times the matching score; :meth:`score` reports the
-    log-likelihood alone. With ``alternate=True`` prompts and backbone learn on alternate
-    batches (one Adam optimiser); with ``train_backbone="first"`` the backbone learns on the
-    first window only and later windows train the prompts alone.
+    log-likelihood alone. Training runs through a :class:`~continual.Learner` with one Adam
+    optimizer kept across windows; with ``alternate=True`` prompts and backbone learn on
+    alternate batches (:class:`~tpp.prompt_schedule.AlternateUpdates`); with
+    ``train_backbone="first"`` the backbone learns on the first window only and later windows
+    train the prompts alone, its Adam moments freed
+    (:class:`~tpp.prompt_schedule.FreezeBackbone`).
 
-    Stored and charged: ``prompts`` (all pools: keys, K and V prompts, float32), ``backbone``
-    (the other parameters, float32) and ``optimizer`` (Adam moments of what learns: both, or
-    the prompts alone once ``train_backbone="first"`` has frozen the backbone). No events are
-    kept. A pool that alone exceeds the budget raises ValueError when fitting starts.
+    Stored and charged: ``prompts`` (all pools: keys, K and V prompts, float32), ``model``
+    (the backbone: every other parameter, float32) and ``optimizer`` (Adam moments and step
+    counters of what learns: both, or the prompts alone once the backbone is frozen). No events
+    are kept. The three are checked against the budget, from their shapes, before anything is
+    allocated.
 
     Parameters
     ----------
@@ -45,8 +51,8 @@ class PromptTPP(TPPEstimator):
         Update prompts and backbone on alternate batches.
     train_backbone
         ``"always"`` or ``"first"`` (freeze the backbone after the first window).
-    lr, epochs, batch_size, n_points, time_scale, max_length, truncate, budget, random_state,
-    verbose
+    lr, epochs, batch_size, n_points, n_draws, time_scale, max_length, truncate, budget, \
+random_state, verbose, device, rollback
         As in :class:`tpp.NeuralTPP`.
 
     Examples
@@ -57,8 +63,9 @@ class PromptTPP(TPPEstimator):
     ...         for i in range(6)]
     >>> est = PromptTPP(d_model=8, d_time=4, n_prompts=4, prompt_length=2, top_n=2, epochs=2,
     ...                 budget="100 KB", random_state=0).fit(rows)
-    >>> est.accountant_.accounts  # per layer: 2 pools x 2 heads x 4 x (12 + 2 x 8) floats
-    ['prompts', 'backbone', 'optimizer']
+    >>> est.accountant_.accounts
+    ['prompts', 'model', 'optimizer']
+    >>> # per layer: 2 pools x 2 heads x 4 prompts x (12 key + 2 x 8 token) floats
     >>> est.accountant_.ledger().accounts["prompts"] == 4 * 2 * (2 * 2 * 4 * (12 + 2 * 8))
     True
     >>> times, types = est.predict(rows[:2])
@@ -89,12 +96,15 @@ class PromptTPP(TPPEstimator):
         epochs: int = 10,
         batch_size: int = 64,
         n_points: int = 20,
+        n_draws: int = 8,
         time_scale: float = 1.0,
         max_length: int | None = 512,
         truncate: bool = False,
         budget: int | str | None = None,
         random_state: int | None = None,
         verbose: int = 0,
+        device: str = "cpu",
+        rollback: str = "memory",
     ) -> None:
         self.d_model = d_model
         self.d_time = d_time
@@ -110,24 +120,30 @@ class PromptTPP(TPPEstimator):
         self.epochs = epochs
         self.batch_size = batch_size
         self.n_points = n_points
+        self.n_draws = n_draws
         self.time_scale = time_scale
         self.max_length = max_length
         self.truncate = truncate
         self.budget = budget
         self.random_state = random_state
         self.verbose = verbose
+        self.device = device
+        self.rollback = rollback
+
+    def _check_params(self) -> None:
+        if self.train_backbone not in BACKBONE_SCHEDULES:
+            raise ValueError(
+                f"train_backbone must be one of {list(BACKBONE_SCHEDULES)}, got "
+                f"{self.train_backbone!r}"
+            )
 
     def _make_model(self, n_types: int) -> torch.nn.Module:
-        if self.train_backbone not in ("always", "first"):
-            raise ValueError(
-                f"train_backbone must be 'always' or 'first', got {self.train_backbone!r}"
-            )
         prompts = {
             "n_prompts": self.n_prompts,
             "prompt_length": self.prompt_length,
             "top_n": self.top_n,
         }
-        model = AttNHP(
+        return AttNHP(
             n_types,
             self.d_model,
             self.d_time,
@@ -135,37 +151,13 @@ class PromptTPP(TPPEstimator):
             n_heads=self.n_heads,
             prompts=prompts,
         )
-        budget = parse_budget(self.budget)
-        pool_bytes = nbytes(model.prompt_pools)
-        if budget is not None and pool_bytes > budget:
-            raise ValueError(
-                f"the prompt pool alone needs {pool_bytes:,} bytes, more than budget={budget:,}; "
-                "lower n_prompts, prompt_length or d_model, or raise the budget"
-            )
-        return model
 
-    def _track(self) -> None:
-        self.accountant_.track("prompts", self.model_.prompt_pools)
-        self.accountant_.track("backbone", self.model_)
-        self.accountant_.track("optimizer", self.optimizer_)
+    def _model_accounts(self, model: torch.nn.Module) -> dict[str, Any]:
+        return {"prompts": model.prompt_pools}
 
-    def _learn(self, data: EventArrays, rng: np.random.Generator) -> None:
-        frozen = self.train_backbone == "first" and self.n_windows_ > 0
-        for name, parameter in self.model_.named_parameters():
-            learns = not frozen or name.startswith("prompt_pools")
-            parameter.requires_grad_(learns)
-            if not learns:  # a frozen backbone keeps no Adam moments
-                self.optimizer_.state.pop(parameter, None)
-        train_epochs(
-            self.model_,
-            self.optimizer_,
-            data,
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            time_scale=self.time_scale,
-            n_points=self.n_points,
-            rng=rng,
-            match_weight=self.match_weight,
-            alternate=(lambda name: name.startswith("prompt_pools")) if self.alternate else None,
-            verbose=self.verbose,
-        )
+    def _make_plugins(self) -> list[Plugin]:
+        plugins: list[Plugin] = [AlternateUpdates()] if self.alternate else []
+        return plugins + [make() for make in BACKBONE_SCHEDULES[self.train_backbone]]
+
+    def _match_weight(self) -> float:
+        return self.match_weight

@@ -31,6 +31,11 @@ class IntensityHead(nn.Module):
         self.linear = nn.Linear(hidden_size, n_types)
         self.log_scale = nn.Parameter(torch.zeros(n_types))
 
+    def reset_parameters(self) -> None:
+        """Scales back to 1 (the linear map resets itself)."""
+        with torch.no_grad():
+            self.log_scale.zero_()
+
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         scale = self.log_scale.exp()
         return scale * nn.functional.softplus(self.linear(hidden) / scale)

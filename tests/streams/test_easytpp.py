@@ -4,7 +4,7 @@ import warnings
 import numpy as np
 import pytest
 
-from streams.easytpp import load_easytpp
+from streams.easytpp import as_event_sequences, load_easytpp
 
 
 def rows():
@@ -97,3 +97,26 @@ def test_missing_fields_and_empty_inputs():
     data[1]["dim_process"] = 4
     with pytest.raises(ValueError, match="same for every sequence"):
         load_easytpp(data)
+
+
+def test_as_event_sequences_reads_dicts_and_keeps_containers():
+    seqs = as_event_sequences(rows())
+    assert seqs.offsets.tolist() == [0, 3, 5] and seqs.types.tolist() == [0, 2, 1, 1, 1]
+    assert as_event_sequences(seqs) is seqs
+    assert as_event_sequences(tuple(rows()), dim_process=3).dim_process == 3
+
+
+def test_as_event_sequences_refuses_bad_input_with_the_argument_named():
+    bad = rows()
+    bad[0]["time_since_start"] = [1.0, 0.5, 2.0]
+    with pytest.raises(ValueError, match="sorted"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        as_event_sequences(bad)
+    with pytest.raises(ValueError, match="sequences must hold at least one sequence"):
+        as_event_sequences([])
+    with pytest.raises(ValueError, match="expected 4"):
+        as_event_sequences(rows(), dim_process=4)
+    with pytest.raises(TypeError, match=r"sequences\[1\] must be a dict in the EasyTPP layout"):
+        as_event_sequences([rows()[0], 3])
+    with pytest.raises(TypeError, match="load_easytpp"):
+        as_event_sequences("file.json")  # paths are read by load_easytpp, not here

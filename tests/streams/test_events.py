@@ -69,3 +69,24 @@ def test_bad_sequences_are_refused(times, types, message):
 def test_unsorted_across_sequences_is_fine():
     seqs = EventSequences.from_lists([[5.0, 6.0], [1.0, 2.0]], [[0, 0], [0, 0]], 1)
     assert len(seqs) == 2
+
+
+def test_truncated_keeps_the_first_events_of_each_sequence():
+    short = make().truncated(2)
+    assert short.offsets.tolist() == [0, 2, 3, 5]
+    assert short.times.tolist() == [0.0, 1.0, 2.0, 3.0, 5.0]
+    assert short.types.tolist() == [0, 2, 1, 2, 2]
+    with pytest.raises(ValueError, match="max_length"):
+        make().truncated(0)
+
+
+def test_concatenate_appends_sequences_in_order():
+    seqs = make()
+    empty = EventSequences(np.zeros(0), np.zeros(0, dtype=int), [0], 3)
+    both = EventSequences.concatenate([seqs, empty, seqs.subset([2])])
+    assert both.offsets.tolist() == [0, 4, 5, 7, 9]
+    assert both.times.tolist() == [0.0, 1.0, 1.0, 4.0, 2.0, 3.0, 5.0, 3.0, 5.0]
+    with pytest.raises(ValueError, match="dim_process"):
+        EventSequences.concatenate([seqs, EventSequences.from_lists([[0.0]], [[0]], 2)])
+    with pytest.raises(TypeError, match="EventSequences"):
+        EventSequences.concatenate([])

@@ -3,7 +3,8 @@ import pytest
 import torch
 from scipy import stats
 
-from tpp.data import EventArrays, as_event_arrays, make_batch
+from streams import EventSequences
+from tpp.batches import make_batch
 from tpp.likelihood import integration_fractions, sequence_log_likelihood
 from tpp.poisson import PoissonTPP
 from tpp.thinning import thinning_samples
@@ -21,7 +22,7 @@ class ConstantRates(torch.nn.Module):
 
 
 def test_sequence_log_likelihood_of_a_poisson_process_is_closed_form():
-    data = EventArrays(
+    data = EventSequences(
         np.array([1.0, 1.5, 3.0, 0.0, 2.0]), np.array([0, 1, 1, 1, 0]), np.array([0, 3, 5]), 2
     )
     rates = [0.5, 2.0]
@@ -35,7 +36,7 @@ def test_sequence_log_likelihood_of_a_poisson_process_is_closed_form():
 def test_poisson_baseline_agrees_with_the_neural_routine():
     rng = np.random.default_rng(0)
     times = np.sort(rng.uniform(0, 10, 30))
-    data = EventArrays(times, rng.integers(0, 3, 30), np.array([0, 12, 30]), 3)
+    data = EventSequences(times, rng.integers(0, 3, 30), np.array([0, 12, 30]), 3)
     baseline = PoissonTPP().fit(data)
     ll, _ = sequence_log_likelihood(ConstantRates(baseline.rates_), make_batch(data, [0, 1]), 5)
     assert baseline.score(data) == pytest.approx(float(ll.sum()) / 28, rel=1e-5)
@@ -77,17 +78,3 @@ def test_thinning_of_a_decaying_intensity_matches_its_distribution():
     survival = lambda t: np.exp(-2 * (1 - np.exp(-t)))  # noqa: E731
     assert np.mean(draws >= 3.0) == pytest.approx(survival(3.0), abs=0.02)
     assert np.mean(draws <= 0.5) == pytest.approx(1 - survival(0.5), abs=0.02)
-
-
-def test_as_event_arrays_reads_dicts_and_refuses_bad_input():
-    rows = [{"dim_process": 2, "time_since_start": [0.0, 1.0], "type_event": [0, 1]}]
-    assert as_event_arrays(rows).types.tolist() == [0, 1]
-    bad = [{"dim_process": 2, "time_since_start": [1.0, 0.0], "type_event": [0, 1]}]
-    with pytest.raises(ValueError, match="sorted"):
-        as_event_arrays(bad)
-    with pytest.raises(ValueError, match="empty"):
-        as_event_arrays([])
-    with pytest.raises(ValueError, match="expected 3"):
-        as_event_arrays(rows, dim_process=3)
-    with pytest.raises(TypeError, match="EasyTPP"):
-        as_event_arrays("file.json")

@@ -2,22 +2,23 @@ import numpy as np
 import pytest
 import torch
 
+from streams import EventSequences
 from tpp.attnhp import AttNHP
-from tpp.data import EventArrays, make_batch
+from tpp.batches import make_batch
 from tpp.nhp import NHP
 
 
 def sequences():
     rng = np.random.default_rng(0)
     times = np.concatenate([np.sort(rng.uniform(0, 10, 12)), np.sort(rng.uniform(0, 5, 7))])
-    return EventArrays(times, rng.integers(0, 4, 19), np.array([0, 12, 19]), 4)
+    return EventSequences(times, rng.integers(0, 4, 19), np.array([0, 12, 19]), 4)
 
 
 def perturbed(data, position):
     times, types = data.times.copy(), data.types.copy()
     types[position] = (types[position] + 1) % 4
     times[position] = 0.5 * (times[position - 1] + times[position])
-    return EventArrays(times, types, data.offsets, 4)
+    return EventSequences(times, types, data.offsets, 4)
 
 
 MODELS = {
