@@ -11,9 +11,10 @@ episodes with K = 2 and with K = 3 (generalisation to more questions). Methods:
 - every heuristic curator (keep everything, FIFO, recency, keep-queried-keys, Mem0-style).
 
 Reported per method and difficulty: strict and partial success, overflow rate, mean context
-bytes and tokens per step, edits per episode and training wall time. The context-size target is
-measured with a budget large enough to hold everything (400 bytes). The episodes are generated,
-so there is no ``--data`` file. Writes ``benchmarks/results/memact.json``.
+bytes and tokens per step, edits per episode, the learned curators' stored bytes (policy, frozen
+reference, Adam state; their ledgers are in the JSON) and training wall time. The context-size
+target is measured with a budget large enough to hold everything (400 bytes). The episodes are
+generated, so there is no ``--data`` file. Writes ``benchmarks/results/memact.json``.
 
 Run: ``python -m benchmarks.memact`` (a few CPU minutes), or ``--quick`` for a smoke run.
 """
@@ -31,18 +32,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from benchmarks.machine import machine_info
-from strategies.memact import (
-    CURATORS,
-    DCPOTrainer,
-    RecallCodec,
-    TinyCurationPolicy,
-    evaluate_policy,
-    make_curator,
-)
+from strategies.memact import CURATORS, MemoryAsAction, evaluate_policy, make_curator
 from strategies.memact.experiments import format_memact_table
 from streams.episodes import RecallDifficulty, recall_stream
 
@@ -78,37 +71,41 @@ def _settings(quick: bool) -> dict[str, Any]:
 
 
 def _train(settings: dict[str, Any], train: Sequence[Any], seed: int) -> dict[str, Any]:
-    """Warm start once, then DCPO and the naive trainer from copies of the warm start."""
-    torch.manual_seed(seed)
-    codec = RecallCodec()
-    policy = TinyCurationPolicy(
-        codec.vocab_size,
+    """Warm start once (a first ``fit`` with no update), then DCPO and the naive trainer each
+    continue a copy of it with one ``partial_fit`` of ``updates`` updates."""
+    warm = MemoryAsAction(
+        teacher=TEACHER,
+        bc_epochs=settings["bc_epochs"],
+        bc_lr=3e-3,
+        n_updates=0,
+        group_size=settings["group_size"],
+        episodes_per_update=4,
+        lr=1e-3,
         d_model=settings["d_model"],
         n_layers=settings["n_layers"],
-        id_range=(codec.slot_base, codec.vocab_size),
+        random_state=seed,
     )
     start = time.perf_counter()
-    DCPOTrainer(policy, codec, seed=seed).warm_start(
-        train, make_curator(TEACHER), epochs=settings["bc_epochs"], lr=3e-3
-    )
+    warm.fit(train)
     warm_seconds = time.perf_counter() - start
-    policies = {"warm_start_only": policy}
+    models = {"warm_start_only": warm}
     seconds = {"warm_start_only": warm_seconds}
     history = {}
-    rng = np.random.default_rng(seed)
-    batches = [rng.choice(len(train), size=4) for _ in range(settings["updates"])]
     for name, mode in (("dcpo", "dcpo"), ("naive_final", "final")):
-        learner = copy.deepcopy(policy)
-        trainer = DCPOTrainer(
-            learner, codec, group_size=settings["group_size"], lr=1e-3, mode=mode, seed=seed
-        )
+        model = copy.deepcopy(warm).set_params(mode=mode, n_updates=settings["updates"])
         start = time.perf_counter()
-        for batch in batches:
-            trainer.update([train[i] for i in batch])
+        model.partial_fit(train)
         seconds[name] = warm_seconds + time.perf_counter() - start
-        policies[name] = learner
-        history[name] = trainer.history_
-    return {"policies": policies, "seconds": seconds, "history": history}
+        models[name] = model
+        history[name] = model.history_
+    ledgers = {name: model.accountant_.ledger() for name, model in models.items()}
+    return {
+        "policies": {name: model.policy_ for name, model in models.items()},
+        "seconds": seconds,
+        "history": history,
+        "ledgers": {name: ledger.accounts for name, ledger in ledgers.items()},
+        "stored": {name: ledger.total for name, ledger in ledgers.items()},
+    }
 
 
 def run(quick: bool = False, seed: int = 0) -> dict[str, Any]:
@@ -133,6 +130,7 @@ def run(quick: bool = False, seed: int = 0) -> dict[str, Any]:
                     "method": name,
                     "n_questions": experience.metadata["difficulty"]["n_questions"],
                     "budget": budget,
+                    "learner_bytes": trained["stored"].get(name),
                     "train_seconds": trained["seconds"].get(name, 0.0),
                     **result,
                 }
@@ -145,6 +143,7 @@ def run(quick: bool = False, seed: int = 0) -> dict[str, Any]:
             name: [{k: round(v, 4) for k, v in step.items()} for step in steps]
             for name, steps in trained["history"].items()
         },
+        "learner_ledgers": trained["ledgers"],
     }
 
 

@@ -21,6 +21,7 @@ from matplotlib.ticker import MaxNLocator
 __all__ = ["plot_accuracy_vs_memory", "plot_ledger", "plot_stream_scores"]
 
 _BYTES_PER_MB = 10**6
+_UNITS = {"B": 1, "kB": 10**3, "MB": 10**6, "GB": 10**9}
 
 
 def _new_figure() -> Figure:
@@ -42,8 +43,11 @@ def _check_bytes(argument: str, value: Any) -> int:
     return value
 
 
-def _curve_points(method: str, points: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Return the (memory in MB, score) arrays of one method, sorted by memory."""
+def _curve_points(
+    method: str, points: Any, per_unit: int = _BYTES_PER_MB
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return the (memory in units of ``per_unit`` bytes, score) arrays of one method, sorted
+    by memory."""
     try:
         pairs = [(memory, score) for memory, score in points]
     except (TypeError, ValueError):
@@ -57,7 +61,7 @@ def _curve_points(method: str, points: Any) -> tuple[np.ndarray, np.ndarray]:
     if not np.all(np.isfinite(scores)):
         raise ValueError(f"curves[{method!r}] scores must be finite, got {scores.tolist()}")
     order = np.argsort(memory, kind="stable")
-    return memory[order] / _BYTES_PER_MB, scores[order]
+    return memory[order] / per_unit, scores[order]
 
 
 def plot_accuracy_vs_memory(
@@ -65,6 +69,7 @@ def plot_accuracy_vs_memory(
     *,
     path: str | Path | None = None,
     metric: str = "accuracy",
+    unit: str = "MB",
 ) -> Figure:
     """Plot each method's score against its memory, one line with markers per method.
 
@@ -76,26 +81,37 @@ def plot_accuracy_vs_memory(
         Where to save the figure; the format follows the suffix (PNG when there is none).
     metric
         Name of the score, used as the y label.
+    unit
+        Unit of the x axis: ``"B"``, ``"kB"``, ``"MB"`` (default) or ``"GB"`` (powers of 10);
+        ``"B"`` draws small byte counts (an agent's context) readably.
 
     Returns
     -------
     Figure
-        The figure, with x in MB (bytes / 10**6).
+        The figure, with x in ``unit`` (MB: bytes / 10**6).
 
     Examples
     --------
     >>> figure = plot_accuracy_vs_memory({"replay": [(2_000_000, 0.6), (1_000_000, 0.5)]})
     >>> figure.axes[0].lines[0].get_xydata().tolist()
     [[1.0, 0.5], [2.0, 0.6]]
+    >>> figure = plot_accuracy_vs_memory({"fifo": [(160, 0.75)]}, unit="B")
+    >>> figure.axes[0].lines[0].get_xydata().tolist(), figure.axes[0].get_xlabel()
+    ([[160.0, 0.75]], 'memory (B)')
     """
     if not isinstance(curves, Mapping) or not curves:
         raise ValueError(f"curves must be a non-empty mapping of method to points, got {curves!r}")
-    data = {str(method): _curve_points(method, points) for method, points in curves.items()}
+    if unit not in _UNITS:
+        raise ValueError(f"unit must be one of {sorted(_UNITS)}, got {unit!r}")
+    data = {
+        str(method): _curve_points(method, points, _UNITS[unit])
+        for method, points in curves.items()
+    }
     figure = _new_figure()
     ax = figure.add_subplot()
     for method, (memory, scores) in data.items():
         ax.plot(memory, scores, marker="o", label=method)
-    ax.set_xlabel("memory (MB)")
+    ax.set_xlabel(f"memory ({unit})")
     ax.set_ylabel(metric)
     ax.grid(True, alpha=0.3)
     ax.legend()

@@ -14,8 +14,8 @@ from torch import nn
 
 from continual.accountant import MemoryAccountant
 from continual.evaluation import ScoreMatrix
-from continual.measure import Live, Reservation, nbytes
-from continual.plugin import Plugin
+from continual.measure import Reservation, nbytes
+from continual.plugin import Plugin, load_plugin_states, sync_accounts
 from continual.progress import progress
 from continual.protocol import evaluate_stream
 
@@ -430,13 +430,7 @@ class Learner:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`state_dict` returned: plugins first (they may rebuild the
         model's structure), then the weights and the optimizer."""
-        if len(state["plugins"]) != len(self.plugins):
-            raise ValueError(
-                f"the state holds {len(state['plugins'])} plugin states for "
-                f"{len(self.plugins)} plugins"
-            )
-        for plugin, plugin_state in zip(self.plugins, state["plugins"]):
-            plugin.load_state_dict(plugin_state, self)
+        load_plugin_states(self.plugins, state["plugins"], self)
         self.model.load_state_dict(state["model"])
         self.n_trained = int(state["n_trained"])
         self.n_steps = int(state["n_steps"])
@@ -509,26 +503,12 @@ class Learner:
         )
 
     def _sync_accounts(self) -> None:
-        """Register model, optimizer and plugin items, if the set of accounts changed.
-
-        Every account is a :class:`~continual.measure.Live` view, so a plugin
-        that replaces its model or one of its items is charged for the new
-        object at once.
-        """
-        names = ["model", "optimizer"] + [
-            f"{plugin.name}/{key}" for plugin in self.plugins for key in plugin.memory_items()
-        ]
-        if names == self._accounts:
-            return
-        for name in self._accounts:
-            self.accountant.untrack(name)
-        self.accountant.track("model", Live(functools.partial(getattr, self, "model")))
-        self.accountant.track("optimizer", Live(self._optimizer_items))
-        for plugin in self.plugins:
-            for key in plugin.memory_items():
-                getter = functools.partial(_plugin_item, plugin, key)
-                self.accountant.track(f"{plugin.name}/{key}", Live(getter))
-        self._accounts = names
+        """Charge the model, the optimizer (with its reservation) and every plugin item."""
+        own = {
+            "model": functools.partial(getattr, self, "model"),
+            "optimizer": self._optimizer_items,
+        }
+        self._accounts = sync_accounts(self.accountant, own, self.plugins, self._accounts)
 
 
 def as_tensor(data: Any) -> torch.Tensor:
@@ -546,7 +526,3 @@ def _state_nbytes(optimizer: torch.optim.Optimizer) -> int:
         for t in state.values()
         if isinstance(t, torch.Tensor)
     )
-
-
-def _plugin_item(plugin: Plugin, key: str) -> Any:
-    return plugin.memory_items().get(key)

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
+
+from continual.measure import Live
 
 if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
 
+    from continual.accountant import MemoryAccountant
     from continual.learner import Learner
 
-__all__ = ["HOOKS", "Plugin"]
+__all__ = ["HOOKS", "Plugin", "load_plugin_states", "sync_accounts"]
 
 HOOKS = (
     "before_experience",
@@ -127,3 +132,58 @@ class Plugin:
 
     def after_eval(self, learner: Learner) -> None:
         """Called after an evaluation pass."""
+
+
+def sync_accounts(
+    accountant: MemoryAccountant,
+    own: Mapping[str, Callable[[], Any]],
+    plugins: Sequence[Plugin],
+    tracked: Sequence[str],
+) -> list[str]:
+    """Track a loop's own accounts and every plugin item as live views; return the names.
+
+    ``own`` maps account names to getters of what they charge (the model, the optimizer). A
+    plugin's item ``key`` is charged to ``"<plugin name>/<key>"``. Nothing is done when the
+    names equal ``tracked`` (the names the last call returned); otherwise those are untracked
+    and every account is tracked again. Each account is a :class:`~continual.measure.Live`
+    view, so an object replaced under a name is charged at once.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from continual import MemoryAccountant
+    >>> from continual.plugin import Plugin, sync_accounts
+    >>> class Keeps(Plugin):
+    ...     def memory_items(self):
+    ...         return {"kept": torch.zeros(4)}
+    >>> accountant = MemoryAccountant()
+    >>> model = torch.nn.Linear(2, 1)
+    >>> sync_accounts(accountant, {"model": lambda: model}, [Keeps()], [])
+    ['model', 'keeps/kept']
+    >>> accountant.ledger().accounts
+    {'model': 12, 'keeps/kept': 16}
+    """
+    names = list(own) + [f"{p.name}/{key}" for p in plugins for key in p.memory_items()]
+    if names == list(tracked):
+        return names
+    for name in tracked:
+        accountant.untrack(name)
+    for name, getter in own.items():
+        accountant.track(name, Live(getter))
+    for plugin in plugins:
+        for key in plugin.memory_items():
+            getter = functools.partial(_plugin_item, plugin, key)
+            accountant.track(f"{plugin.name}/{key}", Live(getter))
+    return names
+
+
+def load_plugin_states(plugins: Sequence[Plugin], states: Sequence[Any], host: Any) -> None:
+    """Restore each plugin's state (``host`` is the loop the plugins receive in their hooks)."""
+    if len(states) != len(plugins):
+        raise ValueError(f"the state holds {len(states)} plugin states for {len(plugins)} plugins")
+    for plugin, state in zip(plugins, states):
+        plugin.load_state_dict(state, host)
+
+
+def _plugin_item(plugin: Plugin, key: str) -> Any:
+    return plugin.memory_items().get(key)

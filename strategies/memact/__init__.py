@@ -5,7 +5,9 @@ An agent's working memory (:class:`WorkingMemory`, charged to the shared
 with the ``prune_context`` tool (:func:`prune_context`) or Mem0-style item operations
 (:class:`ItemEdit`). A tiny causal transformer (:class:`TinyCurationPolicy`) learns when and what
 to delete with DCPO (:class:`DCPOTrainer`) after a behaviour-cloning warm start from a heuristic
-curator; :class:`MemoryAsAction` is its scikit-learn face.
+curator; :class:`MemoryAsAction` is its budgeted estimator (``partial_fit`` learns a stream of
+episodes; ``budget`` charges the learner's stored bytes, ``context_budget`` caps the agent's
+context).
 """
 
 from strategies.memact.codec import RecallCodec
@@ -25,6 +27,7 @@ from strategies.memact.dcpo import (
     clipped_pg_loss,
     sample_segments,
     segment_advantages,
+    segment_batch,
 )
 from strategies.memact.edits import (
     ITEM_TOOLS,
@@ -92,4 +95,5 @@ __all__ = [
     "run_episode",
     "sample_segments",
     "segment_advantages",
+    "segment_batch",
 ]

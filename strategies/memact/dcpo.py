@@ -15,14 +15,22 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import time
-from collections.abc import Callable, Sequence
+import functools
+from collections.abc import Iterator, Sequence
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import torch
 
+from continual.accountant import MemoryAccountant
+from continual.learner import Learner, optimizer_state_nbytes
+from continual.measure import Reservation, nbytes
+from continual.plugin import Plugin, load_plugin_states, sync_accounts
+from continual.progress import progress
+from continual.state import load_rng_state, rng_state
 from strategies.memact.codec import ROLE_AGENT, RecallCodec
+from strategies.memact.evaluation import evaluate_policy
 from strategies.memact.policy import TinyCurationPolicy, legal_mask
 from strategies.memact.rollout import Trajectory, run_episode
 
@@ -33,6 +41,7 @@ __all__ = [
     "clipped_pg_loss",
     "sample_segments",
     "segment_advantages",
+    "segment_batch",
 ]
 
 
@@ -237,7 +246,19 @@ def clipped_pg_loss(
     return loss, stats
 
 
-def _batch(segments: Sequence[Segment], codec: RecallCodec) -> dict[str, torch.Tensor]:
+def segment_batch(segments: Sequence[Segment], codec: RecallCodec) -> dict[str, torch.Tensor]:
+    """Pad segments into one batch: ``tokens``, ``roles``, ``mask`` ``[batch, length]`` and the
+    ``legal`` next tokens ``[batch, length, vocab]`` (padding positions allow only ``NOOP``).
+
+    Examples
+    --------
+    >>> codec = RecallCodec(n_keys=4, n_values=4, n_slots=8)
+    >>> short = Segment(np.array([2, 1]), np.array([0, 0]), np.array([False, False]))
+    >>> long = Segment(np.array([2, 1, 3]), np.array([0, 0, 0]), np.array([False, False, True]))
+    >>> batch = segment_batch([short, long], codec)
+    >>> batch["tokens"].tolist(), batch["mask"].sum().item(), tuple(batch["legal"].shape)
+    ([[2, 1, 0], [2, 1, 3]], 1, (2, 3, 25))
+    """
     length = max(len(s.tokens) for s in segments)
     count, vocab = len(segments), codec.vocab_size
     tokens = torch.zeros(count, length, dtype=torch.long)
@@ -254,15 +275,46 @@ def _batch(segments: Sequence[Segment], codec: RecallCodec) -> dict[str, torch.T
     return {"tokens": tokens, "roles": roles, "mask": mask, "legal": legal}
 
 
+def _segment_logprobs(model: TinyCurationPolicy, inputs: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    """The warm start's forward: token log-probabilities of a batch of segments."""
+    return model.token_logprobs(*inputs)
+
+
+def _masked_nll(logp: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The warm start's loss: mean negative log-likelihood of the masked (teacher) tokens."""
+    weights = mask.to(logp.dtype)
+    return -(logp * weights).sum() / weights.sum().clamp(min=1)
+
+
 class DCPOTrainer:
     """Train a :class:`TinyCurationPolicy` with DCPO (or the naive final-sequence trainer).
 
-    One :meth:`update`: for each episode of the batch, roll out ``group_size`` trajectories
-    (a fraction ``explore_fraction`` of them without the edit tool), cut them into segments,
-    compute group advantages over unique trajectories (skipping zero-variance groups), keep
-    ``segments_per_group`` segments per group, and take ``ppo_epochs`` optimizer steps on the
-    clipped loss with a KL term to the frozen reference (the policy as it was when the trainer
-    was made, i.e. after the warm start).
+    DCPO is reinforcement learning, not a supervised pass over data, so it has its own loop;
+    it shares everything else with :class:`continual.Learner`: the accountant, the plugin
+    hooks, the progress bars and the training-loss record.
+
+    - :meth:`warm_start` (the cold start): behaviour cloning of a teacher curator, trained by
+      :class:`continual.Learner` (a supervised loop); the frozen reference becomes the cloned
+      policy.
+    - :meth:`train` (one call of the estimator's ``partial_fit``): ``n_updates`` updates, each
+      on ``episodes_per_update`` episodes drawn with replacement from the call's episodes.
+    - :meth:`update`: for each episode of the batch, roll out ``group_size`` trajectories (a
+      fraction ``explore_fraction`` of them without the edit tool), cut them into segments,
+      compute group advantages over unique trajectories (skipping zero-variance groups), keep
+      ``segments_per_group`` segments per group, and take ``ppo_epochs`` optimizer steps on
+      the clipped loss with a KL term to the frozen reference.
+
+    What it stores, charged to ``accountant`` (read it with ``accountant.ledger()``):
+    ``policy`` (the trained weights), ``reference`` (the frozen copy for the KL term) and
+    ``optimizer`` (Adam's two moments and step per parameter tensor, reserved before the
+    first step; during the warm start, the cloning optimizer instead), plus every plugin's
+    :meth:`~continual.plugin.Plugin.memory_items` as ``"<plugin name>/<key>"``. The budget is
+    checked before and after each :meth:`train`, and the ledger is recorded after it.
+
+    Plugin hooks (each receives the trainer): ``before_experience`` and ``after_experience``
+    around a :meth:`train` call, ``before_batch`` and ``after_batch`` around each update,
+    ``before_backward`` and ``after_backward`` around each optimizer step, ``before_eval``
+    and ``after_eval`` around :meth:`evaluate`. The warm start calls no hooks.
 
     Parameters
     ----------
@@ -280,23 +332,73 @@ class DCPOTrainer:
         See :func:`segment_advantages` and :func:`build_segments`.
     partial
         Train on partial-credit rewards.
-    budget
-        Context budget override in bytes (None: each episode's budget).
+    context_budget
+        Context budget of the rollouts in bytes (None: each episode's budget).
     seed
-        Seed of sampling.
+        Seed of the sampling generators (rollouts, episode and segment draws, batch order).
+    plugins
+        :class:`continual.Plugin` objects, called in order at every hook.
+    accountant
+        The shared :class:`continual.MemoryAccountant`; a measure-only one when None.
+    verbose
+        0 for silence; otherwise progress bars.
+
+    Attributes
+    ----------
+    model : TinyCurationPolicy
+        The policy being trained (``policy``).
+    reference : TinyCurationPolicy
+        The frozen reference policy of the KL term.
+    optimizer : torch.optim.Adam
+        The DCPO optimizer.
+    accountant : MemoryAccountant
+        The shared accountant.
+    experience
+        The current :meth:`train` call, with ``index`` and ``train`` (its episodes).
+    train_data : list
+        The episodes updates draw from (``before_experience`` may replace it). Both are
+        dropped after ``after_experience``: the trainer keeps no episode.
+    batch : list
+        The episodes of the current update (``before_batch`` may replace it).
+    segments, advantages
+        The segments chosen by the current update and their advantages.
+    output, loss
+        Token log-probabilities of ``segments`` and the clipped loss, at ``before_backward``
+        (which may add loss terms to ``loss``).
+    stats : dict
+        Statistics of the last update, at ``after_batch``.
+    stop_training : bool
+        Set by a plugin to end the current :meth:`train` call after this update.
+    losses, history : list
+        The loss and the statistics of each update of the last :meth:`train` call only
+        (bounded: older calls are dropped).
+    n_trained, n_updates_done, n_steps : int
+        :meth:`train` calls, updates and optimizer steps so far.
+    optimizer_nbytes : int
+        Bytes of Adam's state once it has stepped (from shapes), reserved in the ledger.
+    codec, plugins
+        The token codec and the plugins.
+    rng, generator
+        The numpy generator (episode and segment draws) and the torch generator (rollouts)
+        of sampling; both are in :meth:`state_dict`.
 
     Examples
     --------
     >>> from types import SimpleNamespace
-    >>> _ = torch.manual_seed(0)
+    >>> from continual import MemoryAccountant
     >>> codec = RecallCodec()
     >>> obs = [SimpleNamespace(id=f"id{i}", text=f"k{i % 3}=v{i}") for i in range(4)]
     >>> episode = SimpleNamespace(questions=("k0",), observations=obs, budget=200,
     ...     instruction="Remember: k0", reward=lambda a, partial=None: float(a == {"k0": "v3"}))
-    >>> trainer = DCPOTrainer(TinyCurationPolicy(codec.vocab_size), codec, group_size=4, seed=0)
-    >>> stats = trainer.update([episode])
-    >>> sorted(stats)[:3]
-    ['clip_fraction', 'edits', 'kl']
+    >>> with torch.random.fork_rng():
+    ...     _ = torch.manual_seed(0)
+    ...     policy = TinyCurationPolicy(codec.vocab_size, d_model=16, n_layers=1)
+    >>> trainer = DCPOTrainer(policy, codec, group_size=4, seed=0, accountant=MemoryAccountant())
+    >>> losses = trainer.train([episode], n_updates=2, episodes_per_update=1)
+    >>> len(losses), sorted(trainer.stats)
+    (2, ['clip_fraction', 'edits', 'kl', 'loss', 'reward', 'segments', 'success'])
+    >>> sorted(trainer.accountant.ledger().accounts)
+    ['optimizer', 'policy', 'reference']
     """
 
     def __init__(
@@ -315,10 +417,13 @@ class DCPOTrainer:
         final_mask: str = "own",
         mode: str = "dcpo",
         partial: bool = False,
-        budget: int | None = None,
+        context_budget: int | None = None,
         seed: int = 0,
+        plugins: Sequence[Plugin] = (),
+        accountant: MemoryAccountant | None = None,
+        verbose: int = 0,
     ) -> None:
-        self.policy = policy
+        self.model = policy
         self.codec = codec
         self.group_size = group_size
         self.segments_per_group = segments_per_group
@@ -331,25 +436,109 @@ class DCPOTrainer:
         self.final_mask = final_mask
         self.mode = mode
         self.partial = partial
-        self.budget = budget
+        self.context_budget = context_budget
         self.seed = seed
+        self.plugins = list(plugins)
+        self.accountant = MemoryAccountant() if accountant is None else accountant
+        self.verbose = verbose
         self._reset()
 
     def _reset(self) -> None:
-        self.reference_ = copy.deepcopy(self.policy).requires_grad_(False)
-        self.optimizer_ = torch.optim.Adam(self.policy.parameters(), lr=self.lr)
-        self.rng_ = np.random.default_rng(self.seed)
-        self.generator_ = torch.Generator().manual_seed(self.seed)
-        self.history_: list[dict[str, float]] = []
+        self.reference = copy.deepcopy(self.model).requires_grad_(False)
+        self.optimizer = self._new_optimizer()
+        params = list(self.model.parameters())
+        self.optimizer_nbytes = optimizer_state_nbytes("adam", params, lr=self.lr)
+        self.rng = np.random.default_rng(self.seed)
+        self.generator = torch.Generator().manual_seed(self.seed)
+        self.experience: Any = None
+        self.train_data: list[Any] = []
+        self.batch: list[Any] | None = None
+        self.segments: list[Segment] = []
+        self.advantages: np.ndarray | None = None
+        self.output: torch.Tensor | None = None
+        self.loss: torch.Tensor | None = None
+        self.stats: dict[str, float] = {}
+        self.stop_training = False
+        self.losses: list[float] = []
+        self.history: list[dict[str, float]] = []
+        self.n_trained = self.n_updates_done = self.n_steps = 0
+        self._warm_learner: Learner | None = None
+        self._accounts: list[str] = []
+        self._sync_accounts()
+
+    def _new_optimizer(self) -> torch.optim.Adam:
+        return torch.optim.Adam(self.model.parameters(), lr=self.lr)
+
+    # ------------------------------------------------------------------ training
+    def train(
+        self, episodes: Sequence[Any], *, n_updates: int, episodes_per_update: int, index: int = 0
+    ) -> list[float]:
+        """Run ``n_updates`` updates on ``episodes`` (one experience); return their losses.
+
+        Each update draws ``episodes_per_update`` episodes with replacement from ``episodes``
+        with :attr:`rng`. Calls ``before_experience``, then per update ``before_batch``,
+        :meth:`update` and ``after_batch``, then ``after_experience``; checks the budget
+        before and after, and records the ledger at step ``index``.
+        """
+        self.experience = SimpleNamespace(index=index, train=episodes)
+        self.train_data = list(episodes)
+        self.stop_training = False
+        self.losses, self.history = [], []
+        self._call("before_experience")
+        self._sync_accounts()
+        self.accountant.check(context=f"before experience {index}")
+        try:
+            for _ in progress(range(n_updates), verbose=self.verbose, desc="DCPO updates"):
+                picks = self.rng.choice(len(self.train_data), size=episodes_per_update)
+                self.batch = [self.train_data[i] for i in picks]
+                self._call("before_batch")
+                self.update(self.batch)
+                self.losses.append(self.stats["loss"])
+                self.history.append(dict(self.stats))
+                self._call("after_batch")
+                if self.stop_training:
+                    break
+        finally:  # drop the autograd graph and the rollouts
+            self.batch = self.output = self.loss = self.advantages = None
+            self.segments = []
+        self._call("after_experience")
+        self.experience, self.train_data = None, []  # keep no reference to the episodes
+        self._sync_accounts()
+        self.n_trained += 1
+        self.accountant.snapshot(index).check(context=f"after experience {index}")
+        return list(self.losses)
+
+    def update(self, episodes: Sequence[Any]) -> dict[str, float]:
+        """One DCPO update on a batch of episodes; returns (and keeps in :attr:`stats`) its
+        statistics: ``loss`` (0.0 when every group had equal rewards and no step was taken),
+        ``kl``, ``clip_fraction``, the mean ``reward``, ``success`` and ``edits`` of the
+        rollouts that could edit (of all rollouts when none could), and the number of
+        ``segments`` trained on."""
+        segments, trajectories = self.collect(episodes)
+        self.segments, advantages = self.select(segments)
+        self.advantages = advantages
+        stats = {"loss": 0.0, "kl": 0.0, "clip_fraction": 0.0}
+        if self.segments:
+            stats = self._step(self.segments, advantages)
+        edited = [t for t in trajectories if t.edits_allowed] or trajectories
+        stats.update(
+            reward=float(np.mean([t.reward for t in edited])),
+            success=float(np.mean([t.success for t in edited])),
+            edits=float(np.mean([t.n_edits for t in edited])),
+            segments=float(len(self.segments)),
+        )
+        self.n_updates_done += 1
+        self.stats = stats
+        return stats
 
     def _rollout(self, episode: Any, edits: bool, **kwargs: Any) -> Trajectory:
         return run_episode(
             episode,
-            self.policy,
-            budget=self.budget,
+            self.model,
+            budget=self.context_budget,
             edits=edits,
             partial=self.partial,
-            generator=self.generator_,
+            generator=self.generator,
             codec=dataclasses.replace(self.codec, slots={}),
             **kwargs,
         )
@@ -358,7 +547,7 @@ class DCPOTrainer:
         """Roll out every episode ``group_size`` times; return all segments and trajectories."""
         n_plain = round(self.explore_fraction * self.group_size)
         segments, trajectories = [], []
-        self.policy.eval()
+        self.model.eval()
         for group, episode in enumerate(episodes):
             for k in range(self.group_size):
                 trajectory = self._rollout(episode, edits=k >= n_plain)
@@ -387,54 +576,38 @@ class DCPOTrainer:
             members = members[[bool(segments[i].mask.any()) for i in members]]
             if members.size:
                 owners = [segments[i].trajectory for i in members]
-                picks = sample_segments(owners, self.segments_per_group, self.rng_)
+                picks = sample_segments(owners, self.segments_per_group, self.rng)
                 chosen += [int(members[p]) for p in picks]
         return [segments[i] for i in chosen], advantages[chosen]
 
     def _step(self, segments: Sequence[Segment], advantages: np.ndarray) -> dict[str, float]:
-        batch = _batch(segments, self.codec)
+        batch = segment_batch(segments, self.codec)
         args = (batch["tokens"], batch["roles"], batch["legal"])
         with torch.no_grad():
-            old_logp = self.policy.token_logprobs(*args)
-            ref_logp = self.reference_.token_logprobs(*args)
+            old_logp = self.model.token_logprobs(*args)
+            ref_logp = self.reference.token_logprobs(*args)
         stats: dict[str, float] = {}
-        self.policy.train()
+        self.model.train()
         for _ in range(self.ppo_epochs):
-            logp = self.policy.token_logprobs(*args)
-            loss, stats = clipped_pg_loss(
-                logp,
+            self.output = self.model.token_logprobs(*args)
+            self.loss, stats = clipped_pg_loss(
+                self.output,
                 old_logp,
                 ref_logp,
-                torch.as_tensor(advantages, dtype=logp.dtype),
+                torch.as_tensor(advantages, dtype=self.output.dtype),
                 batch["mask"],
                 clip=self.clip,
                 kl_coef=self.kl_coef,
             )
-            self.optimizer_.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(self.policy.parameters(), 1.0)
-            self.optimizer_.step()
-        self.policy.eval()
-        return {**stats, "loss": float(loss.detach())}
-
-    def update(self, episodes: Sequence[Any]) -> dict[str, float]:
-        """One DCPO update on a batch of episodes; returns its statistics."""
-        start = time.perf_counter()
-        segments, trajectories = self.collect(episodes)
-        chosen, advantages = self.select(segments)
-        stats = {"loss": 0.0, "kl": 0.0, "clip_fraction": 0.0}
-        if chosen:
-            stats = self._step(chosen, advantages)
-        edited = [t for t in trajectories if t.edits_allowed]
-        stats.update(
-            reward=float(np.mean([t.reward for t in edited])),
-            success=float(np.mean([t.success for t in edited])),
-            edits=float(np.mean([t.n_edits for t in edited])),
-            segments=float(len(chosen)),
-            seconds=time.perf_counter() - start,
-        )
-        self.history_.append(stats)
-        return stats
+            self._call("before_backward")
+            self.optimizer.zero_grad(set_to_none=True)
+            self.loss.backward()
+            self._call("after_backward")
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+            self.optimizer.step()
+            self.n_steps += 1
+        self.model.eval()
+        return {"loss": float(self.loss.detach()), **stats}
 
     def warm_start(
         self,
@@ -444,44 +617,123 @@ class DCPOTrainer:
         epochs: int = 3,
         batch_size: int = 16,
         lr: float | None = None,
-        progress: Callable[[Any], Any] = iter,
     ) -> list[float]:
         """Behaviour cloning (the cold start): maximise the policy's log-probability of the
         teacher's turns, segment by segment (DCPO segments of the teacher's trajectories).
 
-        It uses its own Adam optimizer with learning rate ``lr`` (default: the trainer's).
-        The reference policy is reset to the cloned policy afterwards, and the DCPO
-        optimizer starts afresh. Returns the mean negative log-likelihood per epoch.
+        Trained by a :class:`continual.Learner` with its own Adam optimizer (learning rate
+        ``lr``, default the trainer's), charged to the ``optimizer`` account while it lives;
+        batches are drawn in an order seeded from ``seed``. The reference policy is then set
+        to the cloned policy and the DCPO optimizer starts afresh. Returns the mean negative
+        log-likelihood of each epoch.
         """
-        optimizer = torch.optim.Adam(self.policy.parameters(), lr=self.lr if lr is None else lr)
-        segments = []
+        segments: list[Segment] = []
         for episode in episodes:
             trajectory = run_episode(
                 episode,
                 teacher,
-                budget=self.budget,
+                budget=self.context_budget,
                 codec=dataclasses.replace(self.codec, slots={}),
             )
             segments += build_segments(trajectory, final_mask="own")
         segments = [s for s in segments if s.mask.any()]
-        losses = []
-        self.policy.train()
-        for _ in progress(range(epochs)):
-            order = self.rng_.permutation(len(segments))
-            total, count = 0.0, 0
-            for start in range(0, len(order), batch_size):
-                chunk = [segments[i] for i in order[start : start + batch_size]]
-                batch = _batch(chunk, self.codec)
-                logp = self.policy.token_logprobs(batch["tokens"], batch["roles"], batch["legal"])
-                mask = batch["mask"].to(logp.dtype)
-                loss = -(logp * mask).sum() / mask.sum().clamp(min=1)
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                total += float(loss.detach()) * len(chunk)
-                count += len(chunk)
-            losses.append(total / max(count, 1))
-        self.policy.eval()
-        self.reference_ = copy.deepcopy(self.policy).requires_grad_(False)
-        self.optimizer_ = torch.optim.Adam(self.policy.parameters(), lr=self.lr)
+        losses: list[float] = []
+        if segments and epochs:
+            self._warm_learner = Learner(
+                self.model,
+                optimizer="adam",
+                lr=self.lr if lr is None else lr,
+                epochs=epochs,
+                batch_size=batch_size,
+                batches=self._segment_batches,
+                forward=_segment_logprobs,
+                loss=_masked_nll,
+                seed=self.seed,
+                verbose=self.verbose,
+            )
+            try:
+                self._warm_learner.train_experience(SimpleNamespace(index=0, train=segments))
+                losses = list(self._warm_learner.epoch_losses)
+            finally:
+                self._warm_learner = None
+        self.model.eval()
+        self.reference.load_state_dict(self.model.state_dict())
+        self.optimizer = self._new_optimizer()
         return losses
+
+    def _segment_batches(
+        self, segments: Sequence[Segment], batch_size: int, generator: torch.Generator
+    ) -> Iterator[tuple[tuple[torch.Tensor, ...], torch.Tensor]]:
+        """Shuffled mini-batches of segments, as ``((tokens, roles, legal), mask)``."""
+        for index in torch.randperm(len(segments), generator=generator).split(batch_size):
+            batch = segment_batch([segments[i] for i in index.tolist()], self.codec)
+            yield (batch["tokens"], batch["roles"], batch["legal"]), batch["mask"]
+
+    # ---------------------------------------------------------------- evaluation
+    def evaluate(self, episodes: Sequence[Any], **kwargs: Any) -> dict[str, float]:
+        """Greedy play of the policy on ``episodes`` (see :func:`evaluate_policy`, which
+        receives ``kwargs``; ``budget`` defaults to ``context_budget``), between the
+        ``before_eval`` and ``after_eval`` hooks."""
+        kwargs.setdefault("budget", self.context_budget)
+        self._call("before_eval")
+        self.model.eval()
+        result = evaluate_policy(self.model, episodes, **kwargs)
+        self._call("after_eval")
+        return result
+
+    # --------------------------------------------------------------------- state
+    def state_dict(self) -> dict[str, Any]:
+        """Weights, reference, optimizer, generator states, counters and plugins' states.
+
+        Tensors are references (see :mod:`continual.state`); the frozen reference is kept by
+        reference in rollback backups.
+        """
+        return {
+            "policy": self.model.state_dict(keep_vars=True),
+            "reference": self.reference.state_dict(keep_vars=True),
+            "optimizer": self.optimizer.state_dict(),
+            "rng": rng_state(self.rng),
+            "generator": rng_state(self.generator),
+            "n_trained": self.n_trained,
+            "n_updates_done": self.n_updates_done,
+            "n_steps": self.n_steps,
+            "plugins": [plugin.state_dict() for plugin in self.plugins],
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned (plugins first, then the weights)."""
+        load_plugin_states(self.plugins, state["plugins"], self)
+        self.model.load_state_dict(state["policy"])
+        self.reference.load_state_dict(state["reference"])
+        self.optimizer = self._new_optimizer()
+        self.optimizer.load_state_dict(state["optimizer"])
+        load_rng_state(self.rng, state["rng"])
+        load_rng_state(self.generator, state["generator"])
+        self.n_trained = int(state["n_trained"])
+        self.n_updates_done = int(state["n_updates_done"])
+        self.n_steps = int(state["n_steps"])
+        self._sync_accounts()
+
+    # ----------------------------------------------------------------- internals
+    def _call(self, hook: str) -> None:
+        for plugin in self.plugins:
+            getattr(plugin, hook)(self)
+
+    def optimizer_items(self) -> list[Any]:
+        """What the ``optimizer`` account charges: the optimizers alive (the DCPO one, and
+        the cloning one during a warm start) plus a reservation for the state Adam creates
+        at its first step, so that the account holds what training will allocate."""
+        alive = [self.optimizer]
+        if self._warm_learner is not None and self._warm_learner.optimizer is not None:
+            alive.append(self._warm_learner.optimizer)
+        held = sum(nbytes(optimizer) for optimizer in alive)
+        return [*alive, Reservation(max(0, self.optimizer_nbytes - held))]
+
+    def _sync_accounts(self) -> None:
+        """Track the policy, reference, optimizer and every plugin item as live accounts."""
+        own = {
+            "policy": functools.partial(getattr, self, "model"),
+            "reference": functools.partial(getattr, self, "reference"),
+            "optimizer": self.optimizer_items,
+        }
+        self._accounts = sync_accounts(self.accountant, own, self.plugins, self._accounts)

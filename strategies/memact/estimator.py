@@ -1,24 +1,24 @@
-"""MemoryAsAction: the scikit-learn face of learned context curation."""
+"""MemoryAsAction: the budgeted estimator face of learned context curation."""
 
 from __future__ import annotations
 
 import dataclasses
-import time
-from collections.abc import Iterable
+import numbers
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-import numpy as np
 import torch
-from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from continual import MemoryAccountant, parse_budget
-from continual.progress import progress
+from continual.budget import parse_budget
+from continual.estimator import BudgetedEstimator, resolve_device
+from continual.learner import optimizer_state_nbytes
+from continual.measure import nbytes
+from continual.plugin import Plugin
 from strategies.memact.codec import RecallCodec
 from strategies.memact.curators import make_curator
 from strategies.memact.dcpo import DCPOTrainer
 from strategies.memact.edits import PRUNE_TOOL, execute_call
-from strategies.memact.evaluation import evaluate_policy
 from strategies.memact.policy import CurationState, TinyCurationPolicy
 from strategies.memact.rollout import EDIT_INSTRUCTIONS
 from strategies.memact.working_memory import Message, WorkingMemory
@@ -28,26 +28,30 @@ __all__ = ["MemoryAsAction", "as_episodes"]
 _EPISODE_FIELDS = ("questions", "observations", "instruction", "budget", "reward")
 
 
-def as_episodes(data: Any) -> list[Any]:
+def as_episodes(data: Any, part: str = "train") -> list[Any]:
     """A flat list of episodes from episodes, or from a stream of experiences holding them.
 
-    A stream (anything whose items have ``train`` and ``index``, like ``streams.Stream``)
-    contributes the ``train`` episodes of every experience.
+    A stream (anything whose items have ``train``, ``test`` and ``index``, like
+    ``streams.Stream``) contributes the ``part`` episodes (``"train"`` or ``"test"``) of every
+    experience.
 
     Examples
     --------
     >>> from types import SimpleNamespace
     >>> ep = SimpleNamespace(questions=(), observations=(), instruction="", budget=1,
     ...                      reward=None)
-    >>> len(as_episodes([SimpleNamespace(index=0, train=(ep, ep))]))
-    2
+    >>> stream = [SimpleNamespace(index=0, train=(ep, ep), test=(ep,))]
+    >>> len(as_episodes(stream)), len(as_episodes(stream, "test")), len(as_episodes([ep]))
+    (2, 1, 1)
     """
+    if part not in ("train", "test"):
+        raise ValueError(f"part must be 'train' or 'test', got {part!r}")
     if not isinstance(data, Iterable) or isinstance(data, (str, bytes)):
         raise TypeError(f"episodes must be an iterable of episodes, got {type(data).__name__}")
     episodes: list[Any] = []
     for item in data:
-        if hasattr(item, "train") and hasattr(item, "index"):
-            episodes += list(item.train)
+        if hasattr(item, part) and hasattr(item, "index"):
+            episodes += list(getattr(item, part))
         else:
             episodes.append(item)
     for position, episode in enumerate(episodes):
@@ -62,52 +66,86 @@ def as_episodes(data: Any) -> list[Any]:
     return episodes
 
 
-class MemoryAsAction(BaseEstimator):
-    """Learned context curation (Memory-as-Action) trained with DCPO under a byte budget.
+class MemoryAsAction(BudgetedEstimator):
+    """Learned context curation (Memory-as-Action) trained with DCPO, on a byte budget.
 
-    :meth:`fit` clones a heuristic curator (behaviour cloning, the cold start) into a tiny
-    causal transformer policy, then improves it with DCPO; :meth:`score` is the strict success
-    rate on held-out episodes; :meth:`curate` lets the policy edit another agent's memory.
+    A tiny causal transformer policy learns when and which tool result to delete from an
+    agent's context. What a call does:
 
-    What it stores, and how it is charged: the agent's context during an episode is a
-    :class:`WorkingMemory` of int32 token IDs (4 bytes per token) tracked by a
-    :class:`continual.MemoryAccountant` whose budget is the context budget (``budget``, or
-    each episode's own); running over ends the episode with reward 0. The learner's own
-    state (policy weights, frozen reference, Adam state) is measured in ``accountant_``
-    (accounts ``policy``, ``reference``, ``optimizer``), without a budget: it is not part of the
-    context.
+    - :meth:`partial_fit` learns one experience of episodes. The first call (after
+      construction or :meth:`fit`) builds the policy, warm-starts it by behaviour cloning of
+      the ``teacher`` curator (``bc_epochs`` epochs over the teacher's trajectories on these
+      episodes; the frozen KL reference becomes the cloned policy), then runs ``n_updates``
+      DCPO updates. Every later call runs ``n_updates`` DCPO updates on its own episodes,
+      continuing the same policy, optimizer state and generators (no warm start). Each
+      update rolls out ``group_size`` trajectories of ``episodes_per_update`` episodes drawn
+      with replacement from the call's episodes.
+    - :meth:`fit` forgets everything, then makes one :meth:`partial_fit` call (warm start and
+      ``n_updates`` updates).
+    - :meth:`score` is the strict success rate of greedy play on held-out episodes,
+      :meth:`scores` every measure of :func:`~strategies.memact.evaluation.evaluate_policy`,
+      and :meth:`curate` lets the policy edit another agent's memory.
+
+    What it stores, and how it is charged: ``accountant_`` charges the learner's state
+    against ``budget``: ``policy`` (the weights), ``reference`` (the frozen copy for the KL
+    term, the same bytes) and ``optimizer`` (Adam: two float32 moments per weight and a
+    step counter per tensor, reserved from the first call; during the warm start, the
+    cloning optimizer instead), plus each plugin's items. They are computed from shapes (a
+    policy built on the meta device) and checked before anything is allocated. The agent's
+    context is separate: during an episode it is a :class:`WorkingMemory` of int32 token IDs
+    (4 bytes per token) charged to the episode's own accountant against ``context_budget``;
+    running over ends the episode with reward 0.
 
     Parameters
     ----------
     budget
-        Context budget in bytes (int or string such as ``"240B"``); None uses each episode's.
+        Bytes the learner may store (policy, reference, optimizer), as an int or a string
+        such as ``"2 MB"``; None measures without a limit.
+    context_budget
+        The agent's context budget in bytes (int or string such as ``"240B"``); None uses
+        each episode's own budget.
     teacher
         Heuristic curator cloned in the warm start (a name of ``CURATORS``), or None to skip it.
     bc_epochs, bc_lr
-        Behaviour-cloning epochs over the training episodes, and their learning rate.
+        Behaviour-cloning epochs over the first call's episodes, and their learning rate.
     n_updates
-        DCPO updates after the warm start.
+        DCPO updates per call.
     group_size, episodes_per_update, segments_per_group
         G rollouts per episode, episodes per update, and n segments kept per group.
     lr, clip, kl_coef, ppo_epochs, explore_fraction, normalize_std, final_mask, mode
         DCPO settings (see :class:`DCPOTrainer`); ``mode="final"`` is the naive trainer.
+        Changed with ``set_params`` between calls, they apply from the next call.
     partial
         Train on partial credit instead of the strict reward.
     d_model, n_layers
-        Size of the policy.
+        Size of the policy (fixed by the first call).
+    plugins
+        Plugin factories: classes or importable functions returning a
+        :class:`continual.Plugin`, called on every build (so :meth:`fit` starts fresh ones,
+        and checkpoints save their names). The trainer calls their hooks (see
+        :class:`DCPOTrainer`).
     random_state
-        Seed of initialisation and sampling.
+        None (a fresh seed, kept as ``seed_``), an int, or a numpy generator: the seed of the
+        initialisation and of every draw (rollouts, episodes, segments, batch order).
     verbose
-        0 for silence; otherwise progress bars on a terminal.
+        0 for silence; otherwise progress bars.
+    device, rollback
+        As in :class:`~continual.estimator.BudgetedEstimator`.
 
     Attributes
     ----------
-    policy_, trainer_, codec_, accountant_
-        The trained policy, its trainer, the token codec and the measuring accountant.
-    bc_losses_, history_
-        Warm-start losses per epoch and DCPO statistics per update.
-    training_seconds_
-        Wall time of :meth:`fit`.
+    policy_, trainer_, codec_
+        The trained policy, its :class:`DCPOTrainer` and the token codec.
+    accountant_, seed_, n_partial_fits_
+        As in :class:`~continual.estimator.BudgetedEstimator`.
+    losses_ : list of float
+        The DCPO loss of each update of the last call (0.0 for an update whose groups all
+        had equal rewards: no step), the training-loss curve.
+    history_ : list of dict
+        Statistics of each update of the last call (``loss``, ``kl``, ``clip_fraction``,
+        ``reward``, ``success``, ``edits``, ``segments``); earlier calls are dropped.
+    bc_losses_ : list of float
+        Warm-start negative log-likelihood per epoch (empty without a teacher).
 
     Examples
     --------
@@ -115,17 +153,28 @@ class MemoryAsAction(BaseEstimator):
     >>> obs = [SimpleNamespace(id=f"i{t}", text=f"k{t % 3}=v{t}") for t in range(5)]
     >>> episode = SimpleNamespace(questions=("k1",), observations=obs, budget=200,
     ...     instruction="Remember: k1", reward=lambda a, partial=None: float(a == {"k1": "v4"}))
-    >>> model = MemoryAsAction(bc_epochs=2, n_updates=1, group_size=2, d_model=16, n_layers=1)
+    >>> model = MemoryAsAction("300 KB", bc_epochs=2, n_updates=1, group_size=2, d_model=16,
+    ...                        n_layers=1, random_state=0)
     >>> model.fit([episode]).score([episode]) in (0.0, 1.0)
     True
-    >>> sorted(model.accountant_.ledger().accounts)
-    ['optimizer', 'policy', 'reference']
+    >>> model = model.partial_fit([episode, episode])  # one more DCPO update, no warm start
+    >>> model.n_partial_fits_, len(model.losses_), len(model.bc_losses_)
+    (2, 1, 2)
+    >>> print(model.accountant_.ledger())  # the peak includes the second call's backup
+    account      bytes   share
+    policy      62,244   20.7%
+    reference   62,244   20.7%
+    optimizer  124,572   41.5%
+    total      249,060   83.0%
+    peak       440,932  147.0%
+    budget     300,000
     """
 
     def __init__(
         self,
         budget: int | str | None = None,
         *,
+        context_budget: int | str | None = None,
         teacher: str | None = "queried_keys",
         bc_epochs: int = 4,
         bc_lr: float = 3e-3,
@@ -144,10 +193,14 @@ class MemoryAsAction(BaseEstimator):
         partial: bool = False,
         d_model: int = 64,
         n_layers: int = 2,
-        random_state: int = 0,
+        plugins: Sequence[Callable[[], Plugin]] = (),
+        random_state: int | None = None,
         verbose: int = 0,
+        device: str = "cpu",
+        rollback: str = "memory",
     ) -> None:
         self.budget = budget
+        self.context_budget = context_budget
         self.teacher = teacher
         self.bc_epochs = bc_epochs
         self.bc_lr = bc_lr
@@ -166,90 +219,46 @@ class MemoryAsAction(BaseEstimator):
         self.partial = partial
         self.d_model = d_model
         self.n_layers = n_layers
+        self.plugins = plugins
         self.random_state = random_state
         self.verbose = verbose
+        self.device = device
+        self.rollback = rollback
 
-    def _validate(self) -> int | None:
-        for name in ("bc_epochs", "n_updates"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name} must be a non-negative int, got {value!r}")
-        for name in ("group_size", "episodes_per_update", "segments_per_group", "d_model"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
-        if self.teacher is not None:
-            make_curator(self.teacher)
-        if self.mode not in ("dcpo", "final"):
-            raise ValueError(f"mode must be 'dcpo' or 'final', got {self.mode!r}")
-        if self.final_mask not in ("own", "all"):
-            raise ValueError(f"final_mask must be 'own' or 'all', got {self.final_mask!r}")
-        return parse_budget(self.budget)
+    # ----------------------------------------------------------------- fitting
+    def fit(self, episodes: Any, y: None = None) -> MemoryAsAction:
+        """Forget everything, then one :meth:`partial_fit`: warm start from the teacher and
+        ``n_updates`` DCPO updates on ``episodes``.
 
-    def fit(self, episodes: Any) -> MemoryAsAction:
-        """Warm start from the teacher, then ``n_updates`` DCPO updates on ``episodes``.
-
-        ``episodes`` is a sequence of recall episodes or a stream of experiences holding them.
+        ``episodes`` is a sequence of recall episodes or a stream of experiences holding them
+        (their ``train`` episodes). A failure leaves the estimator as it was.
         """
-        budget = self._validate()
-        episodes = as_episodes(episodes)
-        start = time.perf_counter()
-        torch.manual_seed(self.random_state)
-        self.codec_ = RecallCodec()
-        self.policy_ = TinyCurationPolicy(
-            self.codec_.vocab_size,
-            d_model=self.d_model,
-            n_layers=self.n_layers,
-            id_range=(self.codec_.slot_base, self.codec_.vocab_size),
-        )
-        self.trainer_ = DCPOTrainer(
-            self.policy_,
-            self.codec_,
-            group_size=self.group_size,
-            segments_per_group=self.segments_per_group,
-            lr=self.lr,
-            clip=self.clip,
-            kl_coef=self.kl_coef,
-            ppo_epochs=self.ppo_epochs,
-            explore_fraction=self.explore_fraction,
-            normalize_std=self.normalize_std,
-            final_mask=self.final_mask,
-            mode=self.mode,
-            partial=self.partial,
-            budget=budget,
-            seed=self.random_state,
-        )
-        self.bc_losses_: list[float] = []
-        if self.teacher is not None and self.bc_epochs:
-            self.bc_losses_ = self.trainer_.warm_start(
-                episodes,
-                make_curator(self.teacher),
-                epochs=self.bc_epochs,
-                lr=self.bc_lr,
-                progress=lambda it: progress(it, verbose=self.verbose, desc="warm start"),
-            )
-        rng = np.random.default_rng(self.random_state)
-        for _ in progress(range(self.n_updates), verbose=self.verbose, desc="DCPO"):
-            batch = rng.choice(len(episodes), size=self.episodes_per_update)
-            self.trainer_.update([episodes[i] for i in batch])
-        self.history_ = self.trainer_.history_
-        self.accountant_ = MemoryAccountant(None)
-        self.accountant_.track("policy", self.policy_)
-        self.accountant_.track("reference", self.trainer_.reference_)
-        self.accountant_.track("optimizer", self.trainer_.optimizer_)
-        self.training_seconds_ = time.perf_counter() - start
-        return self
+        return super().fit(episodes, y)
 
-    def evaluate(self, episodes: Any) -> dict[str, float]:
-        """Greedy play on ``episodes``: success, partial credit, context size, edits."""
-        check_is_fitted(self, "policy_")
-        return evaluate_policy(
-            self.policy_, as_episodes(episodes), budget=parse_budget(self.budget)
-        )
+    def partial_fit(self, episodes: Any, y: None = None) -> MemoryAsAction:
+        """Learn one experience of ``episodes`` (see the class docstring).
 
-    def score(self, episodes: Any) -> float:
+        The first call builds the policy, warm-starts it and runs ``n_updates`` DCPO
+        updates; later calls run ``n_updates`` DCPO updates. A failure (bad input, a budget
+        that cannot hold the learner) leaves the estimator as it was.
+        """
+        return super().partial_fit(episodes, y)
+
+    # --------------------------------------------------------------- inference
+    def scores(self, episodes: Any, y: None = None) -> dict[str, float]:
+        """Greedy play on ``episodes`` (a stream contributes its ``test`` episodes).
+
+        Returns ``success`` (strict), ``partial``, ``overflow``, ``bytes_per_step``,
+        ``tokens_per_step``, ``edits`` and ``episodes``, as
+        :func:`~strategies.memact.evaluation.evaluate_policy`.
+        """
+        check_is_fitted(self, "trainer_")
+        budget = parse_budget(self.context_budget)
+        return self.trainer_.evaluate(as_episodes(episodes, "test"), budget=budget)
+
+    def score(self, episodes: Any, y: None = None) -> float:
         """Strict success rate of greedy play on ``episodes``."""
-        return self.evaluate(episodes)["success"]
+        return self.scores(episodes)["success"]
 
     def curate(self, memory: WorkingMemory) -> Message:
         """Let the policy take one curation turn on ``memory`` (changed in place).
@@ -273,3 +282,137 @@ class MemoryAsAction(BaseEstimator):
         for call in turn.calls:
             memory.append(Message("tool", execute_call(memory, call)))
         return turn
+
+    # ------------------------------------------------------- BudgetedEstimator
+    def _validate_input(self, X: Any, y: Any = None, *, first: bool, **params: Any) -> list[Any]:
+        if params:
+            raise TypeError(f"partial_fit takes episodes only, got keywords {sorted(params)}")
+        if y is not None:
+            raise ValueError(f"y must be None: episodes carry their own rewards, got {y!r}")
+        self._check_params()
+        return as_episodes(X)
+
+    def _check_params(self) -> None:
+        for name in ("bc_epochs", "n_updates"):
+            _check_int(name, getattr(self, name), minimum=0)
+        for name in ("group_size", "episodes_per_update", "segments_per_group", "ppo_epochs"):
+            _check_int(name, getattr(self, name), minimum=1)
+        for name in ("d_model", "n_layers"):
+            _check_int(name, getattr(self, name), minimum=1)
+        if self.d_model % 4:
+            raise ValueError(
+                f"d_model must be a multiple of 4 (the policy has 4 heads), got {self.d_model}"
+            )
+        for name in ("lr", "bc_lr"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or value <= 0:
+                raise ValueError(f"{name} must be a positive number, got {value!r}")
+        if not 0.0 <= self.explore_fraction <= 1.0:
+            raise ValueError(f"explore_fraction must be in [0, 1], got {self.explore_fraction!r}")
+        if self.teacher is not None:
+            make_curator(self.teacher)
+        if self.mode not in ("dcpo", "final"):
+            raise ValueError(f"mode must be 'dcpo' or 'final', got {self.mode!r}")
+        if self.final_mask not in ("own", "all"):
+            raise ValueError(f"final_mask must be 'own' or 'all', got {self.final_mask!r}")
+        try:
+            parse_budget(self.context_budget)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"context_budget is invalid: {error}") from None
+        if isinstance(self.plugins, (str, bytes)) or not isinstance(self.plugins, Sequence):
+            raise TypeError(f"plugins must be a sequence of plugin factories, got {self.plugins!r}")
+        for position, factory in enumerate(self.plugins):
+            if isinstance(factory, Plugin) or not callable(factory):
+                raise TypeError(
+                    f"plugins[{position}] must be a Plugin class or a function returning a "
+                    f"Plugin (called at every build), got {factory!r}"
+                )
+
+    def _make_policy(self) -> TinyCurationPolicy:
+        codec = RecallCodec()
+        return TinyCurationPolicy(
+            codec.vocab_size,
+            d_model=self.d_model,
+            n_layers=self.n_layers,
+            id_range=(codec.slot_base, codec.vocab_size),
+        )
+
+    def _planned_bytes(self, data: Any) -> Mapping[str, int]:
+        """On the first call: the policy, its frozen reference and Adam's state, from shapes
+        on the meta device (later calls allocate nothing new)."""
+        if hasattr(self, "trainer_"):
+            return {}
+        with torch.device("meta"):
+            policy = self._make_policy()
+        size = nbytes(policy)
+        optimizer = optimizer_state_nbytes("adam", list(policy.parameters()), lr=self.lr)
+        return {"policy": size, "reference": size, "optimizer": optimizer}
+
+    def _build(self) -> None:
+        with torch.device(resolve_device(self.device)):
+            self.policy_ = self._make_policy()
+        self.codec_ = RecallCodec()
+        plugins = [factory() for factory in self.plugins]
+        for position, plugin in enumerate(plugins):
+            if not isinstance(plugin, Plugin):
+                raise TypeError(
+                    f"plugins[{position}] must return a continual.Plugin, got {plugin!r}"
+                )
+        self.trainer_ = DCPOTrainer(
+            self.policy_,
+            self.codec_,
+            seed=self.seed_,
+            plugins=plugins,
+            accountant=self.accountant_,
+            verbose=self.verbose,
+            **self._trainer_settings(),
+        )
+
+    def _trainer_settings(self) -> dict[str, Any]:
+        return {
+            "group_size": self.group_size,
+            "segments_per_group": self.segments_per_group,
+            "lr": self.lr,
+            "clip": self.clip,
+            "kl_coef": self.kl_coef,
+            "ppo_epochs": self.ppo_epochs,
+            "explore_fraction": self.explore_fraction,
+            "normalize_std": self.normalize_std,
+            "final_mask": self.final_mask,
+            "mode": self.mode,
+            "partial": self.partial,
+            "context_budget": parse_budget(self.context_budget),
+        }
+
+    def _learn(self, episodes: list[Any]) -> None:
+        trainer = self.trainer_
+        for name, value in self._trainer_settings().items():  # set_params between calls
+            setattr(trainer, name, value)
+        for group in trainer.optimizer.param_groups:
+            group["lr"] = self.lr
+        trainer.verbose = self.verbose
+        if self.n_partial_fits_ == 0:
+            self.bc_losses_: list[float] = []
+            if self.teacher is not None and self.bc_epochs:
+                self.bc_losses_ = trainer.warm_start(
+                    episodes, make_curator(self.teacher), epochs=self.bc_epochs, lr=self.bc_lr
+                )
+        self.losses_ = trainer.train(
+            episodes,
+            n_updates=self.n_updates,
+            episodes_per_update=self.episodes_per_update,
+            index=self.n_partial_fits_,
+        )
+        self.history_ = [dict(stats) for stats in trainer.history]
+
+    def _state_dict(self) -> dict[str, Any]:
+        return {"trainer": self.trainer_.state_dict()}
+
+    def _load_state_dict(self, state: dict[str, Any]) -> None:
+        self.trainer_.load_state_dict(state["trainer"])
+
+
+def _check_int(name: str, value: Any, *, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        kind = "non-negative" if minimum == 0 else "positive"
+        raise ValueError(f"{name} must be a {kind} int, got {value!r}")

@@ -54,3 +54,16 @@ def test_targets_are_derived_from_the_rows(quick_run):
     )
     assert rows[("queried_keys", 2, 240)]["success"] == 1.0
     assert written["training_curves"]["dcpo"] and written["training_curves"]["naive_final"]
+    assert len(written["training_curves"]["dcpo"]) == written["settings"]["updates"]
+
+
+def test_learned_curators_report_their_stored_bytes(quick_run):
+    _, written = quick_run
+    ledgers = written["learner_ledgers"]
+    assert set(ledgers) == {"dcpo", "warm_start_only", "naive_final"}
+    for name, accounts in ledgers.items():
+        assert accounts["reference"] == accounts["policy"] > 0
+        assert accounts["optimizer"] > 2 * accounts["policy"]  # two Adam moments and steps
+        learned = [r for r in written["rows"] if r["method"] == name]
+        assert {r["learner_bytes"] for r in learned} == {sum(accounts.values())}
+    assert {r["learner_bytes"] for r in written["rows"] if r["method"] == "fifo"} == {None}

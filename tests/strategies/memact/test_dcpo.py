@@ -1,5 +1,6 @@
 """DCPO: segment masks on a hand-built trajectory, advantages by hand, sampling and the loss."""
 
+import copy
 import math
 from types import SimpleNamespace
 
@@ -144,19 +145,64 @@ def test_clipped_loss_by_hand():
     assert stats["clip_fraction"] == pytest.approx(0.5)
 
 
+def _policy(seed=0, **shape):
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        shape = {"d_model": 32, "n_layers": 1, **shape}
+        return TinyCurationPolicy(RecallCodec().vocab_size, **shape)
+
+
 def test_trainer_update_and_warm_start_change_the_policy():
-    torch.manual_seed(0)
     codec = RecallCodec()
-    policy = TinyCurationPolicy(codec.vocab_size, d_model=32, n_layers=1)
+    policy = _policy()
     trainer = DCPOTrainer(policy, codec, group_size=4, seed=0)
     before = [p.detach().clone() for p in policy.parameters()]
     losses = trainer.warm_start([_episode()] * 4, make_curator("queried_keys"), epochs=8)
-    assert losses[-1] < losses[0]
+    assert len(losses) == 8 and losses[-1] < losses[0]
     assert any(not torch.equal(a, b) for a, b in zip(before, policy.parameters()))
-    reference = [p.detach().clone() for p in trainer.reference_.parameters()]
+    reference = [p.detach().clone() for p in trainer.reference.parameters()]
     assert all(torch.equal(a, b) for a, b in zip(reference, policy.parameters()))
+    assert not any(p.requires_grad for p in trainer.reference.parameters())
+    assert not trainer.optimizer.state  # DCPO's optimizer starts afresh after the warm start
     stats = trainer.update([_episode(), _episode()])
-    assert {"loss", "kl", "reward", "success", "edits", "segments", "seconds"} <= set(stats)
+    assert {"loss", "kl", "clip_fraction", "reward", "success", "edits", "segments"} == set(stats)
     assert stats["segments"] <= 2 * trainer.segments_per_group
     # the reference stays frozen
-    assert all(torch.equal(a, b) for a, b in zip(reference, trainer.reference_.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(reference, trainer.reference.parameters()))
+
+
+def test_train_keeps_only_the_last_calls_history_and_records_the_ledger():
+    trainer = DCPOTrainer(_policy(d_model=16), RecallCodec(), group_size=2, seed=0)
+    episodes = [_episode(), _episode()]
+    assert len(trainer.train(episodes, n_updates=3, episodes_per_update=1, index=0)) == 3
+    losses = trainer.train(episodes, n_updates=2, episodes_per_update=1, index=1)
+    assert losses == trainer.losses == [h["loss"] for h in trainer.history]
+    assert len(trainer.history) == 2 and trainer.n_updates_done == 5 and trainer.n_trained == 2
+    assert [step for step, _ in trainer.accountant.timeline()] == [0, 1]
+    assert trainer.batch is None and trainer.loss is None and trainer.output is None
+
+
+def test_optimizer_account_reserves_adams_state_before_the_first_step():
+    trainer = DCPOTrainer(_policy(d_model=16), RecallCodec(), seed=0)
+    params = list(trainer.model.parameters())
+    n_weights = sum(p.numel() for p in params)
+    expected = 4 * 2 * n_weights + 4 * len(params)  # two float32 moments, a float32 step
+    assert not trainer.optimizer.state
+    assert trainer.accountant.ledger().accounts["optimizer"] == expected
+    for p in params:
+        p.grad = torch.zeros_like(p)
+    trainer.optimizer.step()
+    assert trainer.accountant.ledger().accounts["optimizer"] == expected
+
+
+def test_state_dict_round_trip_resumes_sampling_identically():
+    episodes = [_episode(), _episode()]
+    a = DCPOTrainer(_policy(d_model=16), RecallCodec(), group_size=4, seed=5)
+    a.train(episodes, n_updates=2, episodes_per_update=2)
+    b = DCPOTrainer(_policy(seed=1, d_model=16), RecallCodec(), group_size=4, seed=99)
+    b.load_state_dict(copy.deepcopy(a.state_dict()))
+    assert a.train(episodes, n_updates=2, episodes_per_update=2) == b.train(
+        episodes, n_updates=2, episodes_per_update=2
+    )
+    for p, q in zip(a.model.parameters(), b.model.parameters()):
+        assert torch.equal(p, q)
