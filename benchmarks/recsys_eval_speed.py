@@ -127,11 +127,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "target_s": 15.0,
     }
     result["speedup"] = result["plain_numpy"]["median_s"] / result["fast"]["median_s"]
-    rows = [("version", "median s", "recall@20", "ndcg@20")]
-    for name in ("fast", "plain_numpy"):
-        r = result[name]
-        rows.append((name, f"{r['median_s']:.2f}", f"{r['recall']:.5f}", f"{r['ndcg']:.5f}"))
-    print(format_table(rows[0], rows[1:]))
+    header = ["version", "median s", "recall@20", "ndcg@20"]
+    rows = [
+        [name, result[name]["median_s"], result[name]["recall"], result[name]["ndcg"]]
+        for name in ("fast", "plain_numpy")
+    ]
+    formats = {"median s": ".2f", "recall@20": ".5f", "ndcg@20": ".5f"}
+    print(format_table(header, rows, formats=formats))
     print(f"{dataset}: speedup {result['speedup']:.1f}x, same metrics: {same}")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2))

@@ -1,4 +1,8 @@
-"""DSL: dynamic sparse training of an embedding table with a constant number of nonzeros.
+"""Embedding tables and DSL: dynamic sparse training with a constant number of nonzeros.
+
+:class:`DenseTable` is a plain table; :class:`SparseTable` stores only its active entries (a
+packed bitmask plus their values); :class:`DynamicSparsity` is the plugin that prunes and grows a
+sparse table during training, on the :class:`~continual.learner.Learner`'s step counter.
 
 References
 ----------
@@ -9,15 +13,36 @@ WSDM 2024.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import nn
 
 from continual.bitmask import BitMask
+from continual.plugin import Plugin
 
-__all__ = ["DenseTable", "DynamicSparsity", "SparseTable", "cosine_ratio"]
+if TYPE_CHECKING:  # pragma: no cover
+    from continual.learner import Learner
+
+__all__ = ["DenseTable", "DynamicSparsity", "SparseTable", "cosine_ratio", "table_nbytes"]
+
+
+def table_nbytes(n_rows: int, dim: int, density: float = 1.0) -> int:
+    """Bytes a table of ``n_rows x dim`` float32 will store, from its shape alone.
+
+    Dense (``density >= 1``): 4 bytes per entry. Sparse: the packed mask (1 bit per entry)
+    plus 4 bytes per active entry (:meth:`SparseTable.planned_nnz`).
+
+    Examples
+    --------
+    >>> from recsys.dsl import table_nbytes
+    >>> table_nbytes(100, 8), table_nbytes(100, 8, density=0.25)  # 100 mask bytes + 4 x 200
+    (3200, 900)
+    """
+    if density >= 1.0:
+        return 4 * int(n_rows) * int(dim)
+    return math.ceil(int(n_rows) * int(dim) / 8) + 4 * SparseTable.planned_nnz(n_rows, dim, density)
 
 
 class DenseTable(nn.Module):
@@ -25,21 +50,26 @@ class DenseTable(nn.Module):
 
     Stores ``n_rows * dim`` float32 (the parameter).
 
+    Parameters
+    ----------
+    n_rows, dim
+        Shape of the table.
+    seed
+        Seed of the initial values (a private generator; None uses torch's global one).
+
     Examples
     --------
-    >>> import torch
     >>> from continual import nbytes
     >>> from recsys.dsl import DenseTable
-    >>> torch.manual_seed(0) is not None
-    True
-    >>> table = DenseTable(10, 4)
+    >>> table = DenseTable(10, 4, seed=0)
     >>> table.dense().shape, nbytes(table)
     (torch.Size([10, 4]), 160)
     """
 
-    def __init__(self, n_rows: int, dim: int) -> None:
+    def __init__(self, n_rows: int, dim: int, seed: int | None = None) -> None:
         super().__init__()
-        self.weight = nn.Parameter(torch.randn(n_rows, dim) * 0.1)
+        generator = None if seed is None else torch.Generator().manual_seed(int(seed))
+        self.weight = nn.Parameter(torch.randn(n_rows, dim, generator=generator) * 0.1)
 
     def dense(self) -> torch.Tensor:
         """The table as a differentiable ``(n_rows, dim)`` tensor."""
@@ -49,12 +79,14 @@ class DenseTable(nn.Module):
 class SparseTable(nn.Module):
     """A table stored as a packed bitmask plus the float32 values of its active entries.
 
-    Each entry is kept independently with probability ``density`` (Bernoulli, seeded); the
-    number of active entries never changes afterwards. Stores ``ceil(n_rows * dim / 8)`` bytes of
-    mask (:class:`continual.BitMask`) and 4 bytes per active entry. Inactive entries are not
-    stored, so masking them (and their optimizer state, which is sized by the values) is
-    structural. :meth:`dense` scatters the values into a transient dense tensor for the forward
-    pass; gradients flow to ``values``.
+    Exactly :meth:`planned_nnz` entries (``round(density * n_rows * dim)``, a uniform random
+    subset, seeded) are active, and their number never changes afterwards: the bytes are known
+    from the shape before the table is built. Stores ``ceil(n_rows * dim / 8)`` bytes of mask
+    (the buffer ``mask_bits``, a :class:`continual.BitMask`'s packed bits) and 4 bytes per
+    active entry (the parameter ``values``). Inactive entries are not stored, so masking them
+    (and their optimizer state, which is sized by the values) is structural. :meth:`dense`
+    scatters the values into a transient dense tensor for the forward pass; gradients flow to
+    ``values``.
 
     Parameters
     ----------
@@ -70,36 +102,51 @@ class SparseTable(nn.Module):
     >>> from continual import nbytes
     >>> from recsys.dsl import SparseTable
     >>> table = SparseTable(100, 8, density=0.25, seed=0)
-    >>> table.nnz, nbytes(table), table.dense().shape  # 100 mask bytes + 4 x 190 values
-    (190, 860, torch.Size([100, 8]))
+    >>> table.nnz, nbytes(table), table.dense().shape  # 100 mask bytes + 4 x 200 values
+    (200, 900, torch.Size([100, 8]))
     """
 
     def __init__(self, n_rows: int, dim: int, density: float = 0.5, seed: int | None = 0) -> None:
         super().__init__()
         if not 0.0 < density <= 1.0:
             raise ValueError(f"density must lie in (0, 1], got {density!r}")
-        rng = np.random.default_rng(seed)
-        keep = rng.random(n_rows * dim) < density
-        if not keep.any():
-            keep[rng.integers(keep.size)] = True
         self.shape = (int(n_rows), int(dim))
         self.density = density
-        self.mask = BitMask.from_bool(keep)
+        size = self.shape[0] * self.shape[1]
+        rng = np.random.default_rng(seed)
+        keep = np.zeros(size, dtype=bool)
+        nnz = self.planned_nnz(n_rows, dim, density)
+        keep[rng.choice(size, size=nnz, replace=False)] = True
+        self.register_buffer("mask_bits", BitMask.from_bool(keep).packed)
         generator = torch.Generator().manual_seed(int(rng.integers(2**31)))
-        self.values = nn.Parameter(torch.randn(int(keep.sum()), generator=generator) * 0.1)
+        self.values = nn.Parameter(torch.randn(nnz, generator=generator) * 0.1)
+
+    @staticmethod
+    def planned_nnz(n_rows: int, dim: int, density: float) -> int:
+        """Active entries of a table of this shape and density (at least 1)."""
+        return max(1, min(int(n_rows) * int(dim), round(density * int(n_rows) * int(dim))))
 
     @property
     def nnz(self) -> int:
         """Number of active (stored) entries."""
         return int(self.values.numel())
 
+    @property
+    def mask(self) -> BitMask:
+        """The active entries, one bit per entry of the flattened table."""
+        return BitMask(self.mask_bits, (self.shape[0] * self.shape[1],))
+
+    def set_mask(self, mask: BitMask) -> None:
+        """Replace the mask (the values must already be in its order)."""
+        self.mask_bits = mask.packed
+
     def memory_items(self) -> dict[str, Any]:
         """The packed mask and the values."""
-        return {"mask": self.mask, "values": self.values}
+        return {"mask": self.mask_bits, "values": self.values}
 
     def active(self) -> torch.Tensor:
         """Flat positions of the active entries, sorted (int64), unpacked on demand."""
-        bits = np.unpackbits(self.mask.packed.numpy(), count=len(self.mask))
+        bits = np.unpackbits(self.mask_bits.numpy(), count=self.shape[0] * self.shape[1])
         return torch.from_numpy(np.flatnonzero(bits))
 
     def dense(self) -> torch.Tensor:
@@ -121,22 +168,26 @@ def cosine_ratio(step: int, total: int, start: float = 0.5, end: float = 0.005) 
     return end + 0.5 * (start - end) * (1.0 + math.cos(math.pi * progress))
 
 
-class DynamicSparsity:
-    """Prune and grow a :class:`SparseTable` every ``update_every`` steps.
+class DynamicSparsity(Plugin):
+    """DSL as a plugin: prune and grow the model's :class:`SparseTable` every ΔT steps.
 
-    Prune drops the ``n = ceil(ratio * nnz)`` active entries of smallest magnitude; grow
-    activates the ``n`` inactive entries with the largest absolute gradient (accumulated over
-    the last ``accumulate`` batches), starting at 0 with zero optimizer state. The ratio follows
-    :func:`cosine_ratio` over ``total_steps``. The number of nonzeros is constant. Stores, only
-    during the ``accumulate`` batches before an update, one dense float32 gradient accumulator
-    (charged through :meth:`memory_items`).
+    The learner's model must have a ``table`` (a :class:`SparseTable`) and its forward output a
+    ``weight`` field: the transient dense table of the step (see
+    :class:`recsys.models.Representation`). Step ``s`` is ``learner.n_steps``. On the
+    ``accumulate`` steps before each update the plugin keeps the dense table's gradient
+    (``before_backward`` asks autograd to retain it, ``after_backward`` adds its absolute
+    value); after the optimizer step that ends each ΔT window (``after_batch``) it drops the
+    ``n = ceil(ratio * nnz)`` active entries of smallest magnitude and activates the ``n``
+    inactive entries with the largest accumulated gradient, at 0 and with zero optimizer
+    state. The ratio follows :func:`cosine_ratio` over ``total_steps``. The number of nonzeros
+    is constant.
+
+    Stores, only during the ``accumulate`` steps before an update, one dense float32 gradient
+    accumulator of the table's shape (account ``dsl/grad_accumulator``; it is part of the
+    plugin's state, so checkpoints and rollbacks keep it).
 
     Parameters
     ----------
-    table
-        The sparse table.
-    optimizer
-        Its optimizer; per-entry state tensors of the values' size are remapped too.
     total_steps
         Length of the cosine schedule.
     update_every
@@ -149,25 +200,29 @@ class DynamicSparsity:
     Examples
     --------
     >>> import torch
+    >>> from types import SimpleNamespace
+    >>> from continual import Learner
     >>> from recsys.dsl import DynamicSparsity, SparseTable
-    >>> table = SparseTable(20, 4, density=0.5, seed=0)
-    >>> optimizer = torch.optim.Adam(table.parameters(), lr=0.1)
-    >>> dsl = DynamicSparsity(table, optimizer, total_steps=10, update_every=2)
-    >>> for step in range(4):
-    ...     weight = table.dense()
-    ...     if dsl.wants_gradient(step):
-    ...         weight.retain_grad()
-    ...     loss = (weight.sum(1) - 1.0).pow(2).sum()
-    ...     optimizer.zero_grad(); loss.backward(); optimizer.step()
-    ...     dsl.after_step(step, weight)
+    >>> class Table(torch.nn.Module):  # a model whose output carries the dense table
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.table = SparseTable(20, 4, density=0.5, seed=0)
+    ...     def forward(self, x):
+    ...         weight = self.table.dense()
+    ...         return SimpleNamespace(weight=weight, value=(weight.sum(1) - 1.0).pow(2).sum())
+    >>> dsl = DynamicSparsity(total_steps=10, update_every=2)
+    >>> learner = Learner(Table(), plugins=[dsl], optimizer="adam", lr=0.1, epochs=4,
+    ...                   loss=lambda output, _: output.value,
+    ...                   batches=lambda payload, size, generator: [(None, None)],
+    ...                   forward=lambda model, inputs: model(inputs), keep_optimizer=True)
+    >>> learner.train_experience(SimpleNamespace(index=0, train=None))
+    >>> table = learner.model.table
     >>> table.nnz, table.mask.count(), dsl.n_updates
-    (39, 39, 2)
+    (40, 40, 2)
     """
 
     def __init__(
         self,
-        table: SparseTable,
-        optimizer: torch.optim.Optimizer,
         total_steps: int,
         update_every: int = 100,
         accumulate: int = 1,
@@ -179,8 +234,6 @@ class DynamicSparsity:
                 f"need 1 <= accumulate <= update_every, got accumulate={accumulate!r}, "
                 f"update_every={update_every!r}"
             )
-        self.table = table
-        self.optimizer = optimizer
         self.total_steps = total_steps
         self.update_every = update_every
         self.accumulate = accumulate
@@ -189,33 +242,51 @@ class DynamicSparsity:
         self.n_updates = 0
         self._grad: torch.Tensor | None = None
 
+    @property
+    def name(self) -> str:
+        return "dsl"
+
     def memory_items(self) -> dict[str, Any]:
-        """The gradient accumulator while it exists."""
-        return {} if self._grad is None else {"grad_accumulator": self._grad}
+        """The gradient accumulator (None outside the steps before an update)."""
+        return {"grad_accumulator": self._grad}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"n_updates": self.n_updates, "grad": self._grad}
+
+    def load_state_dict(self, state: dict[str, Any], learner: Learner) -> None:
+        self.n_updates = int(state["n_updates"])
+        self._grad = state["grad"]
 
     def wants_gradient(self, step: int) -> bool:
-        """Whether the dense gradient of this step is needed (call ``retain_grad`` then)."""
+        """Whether the dense gradient of step ``step`` is accumulated."""
         return step % self.update_every >= self.update_every - self.accumulate
 
-    def after_step(self, step: int, weight: torch.Tensor | None = None) -> None:
-        """Accumulate ``weight.grad`` when wanted; prune and grow at the end of each ΔT.
+    def accumulate_gradient(self, grad: torch.Tensor) -> None:
+        """Add ``|grad|`` (the dense table's gradient) to the accumulator."""
+        grad = grad.detach().abs()
+        self._grad = grad if self._grad is None else self._grad + grad
 
-        ``weight`` is the step's dense table, on which ``retain_grad()`` was called when
-        :meth:`wants_gradient` said so.
-        """
-        dense_grad = weight.grad if weight is not None and self.wants_gradient(step) else None
-        if dense_grad is not None:
-            grad = dense_grad.detach().abs()
-            self._grad = grad if self._grad is None else self._grad + grad
+    def before_backward(self, learner: Learner) -> None:
+        if self.wants_gradient(learner.n_steps):
+            learner.output.weight.retain_grad()
+
+    def after_backward(self, learner: Learner) -> None:
+        if self.wants_gradient(learner.n_steps) and learner.output.weight.grad is not None:
+            self.accumulate_gradient(learner.output.weight.grad)
+
+    def after_batch(self, learner: Learner) -> None:
+        step = learner.n_steps - 1  # the step just taken
         if (step + 1) % self.update_every == 0 and self._grad is not None:
-            self.prune_and_grow(
-                cosine_ratio(step, self.total_steps, self.ratio_start, self.ratio_end)
-            )
+            ratio = cosine_ratio(step, self.total_steps, self.ratio_start, self.ratio_end)
+            self.prune_and_grow(learner.model.table, learner.optimizer, ratio)
             self._grad = None
 
-    def prune_and_grow(self, ratio: float) -> int:
-        """Swap ``ceil(ratio * nnz)`` entries; return how many."""
-        table = self.table
+    def prune_and_grow(
+        self, table: SparseTable, optimizer: torch.optim.Optimizer | None, ratio: float
+    ) -> int:
+        """Swap ``ceil(ratio * nnz)`` entries of ``table`` (and ``optimizer``'s per-entry
+        state); return how many. Grown entries are those of largest accumulated gradient (at
+        random without one)."""
         active = table.active()
         nnz, total = active.numel(), table.shape[0] * table.shape[1]
         n = min(math.ceil(ratio * nnz), nnz, total - nnz)
@@ -231,12 +302,13 @@ class DynamicSparsity:
             order = torch.argsort(positions)
             source = torch.cat([torch.nonzero(keep).ravel(), torch.full((n,), -1)])[order]
             table.values.data = _gather(table.values.data, source)
-            for state in self.optimizer.state.get(table.values, {}).values():
-                if isinstance(state, torch.Tensor) and state.shape == table.values.shape:
-                    state.copy_(_gather(state, source))
+            state = optimizer.state.get(table.values, {}) if optimizer is not None else {}
+            for value in state.values():
+                if isinstance(value, torch.Tensor) and value.shape == table.values.shape:
+                    value.copy_(_gather(value, source))
             flags = torch.zeros(total, dtype=torch.bool)
             flags[positions] = True
-        table.mask = BitMask.from_bool(flags)
+        table.set_mask(BitMask.from_bool(flags))
         self.n_updates += 1
         return n
 

@@ -1,10 +1,12 @@
-"""Recommendation experiments: tables at equal rows, DSL densities, a stream; Hydra run functions.
+"""Recommendation experiments: tables at equal rows, DSL densities, a stream; the Hydra run.
 
 :func:`equal_row_mappers` builds every embedding mapper with exactly the rows GraphHash produced;
-:func:`train_and_evaluate` trains one model under a CPU time budget and reports Recall@20,
-NDCG@20, bytes per ledger account and times; :func:`prequential` scores each block of a stream
-before learning it. ``run_recsys_budget`` and ``run_recsys_stream`` are the ``continual-run``
-entry points (``experiment=recsys_budget`` / ``recsys_stream``).
+:func:`train_and_evaluate` trains one model on the one loop (:func:`recsys.training.make_learner`)
+under a CPU time budget and reports Recall@20, NDCG@20, bytes per ledger account, the loss curve
+and times; :func:`prequential` scores each block of a stream before learning it (the forward
+entries of :meth:`Recommender.evaluate <continual.BudgetedEstimator.evaluate>`).
+``run_recsys_budget`` is the ``continual-run`` entry point of ``experiment=recsys_budget``;
+``experiment=recsys_stream`` runs on the generic :func:`continual.runner.run_stream_experiment`.
 """
 
 from __future__ import annotations
@@ -12,34 +14,36 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterable
-from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from continual.accountant import MemoryAccountant
+from continual.budget import parse_budget
 from continual.figures import plot_accuracy_vs_memory
 from continual.progress import progress
+from continual.run_folder import RunFolder
 from continual.tables import format_table
 from recsys.dsl import DynamicSparsity, SparseTable
-from recsys.graphhash import DoubleGraphHash, GraphHash, cluster_bipartite
+from recsys.graphhash import DoubleGraphHash, GraphHash
 from recsys.mappers import DoubleHash, FrequencyHash, Full, IdMapper, ModuloHash
 from recsys.metrics import evaluate
 from recsys.models import MF, LightGCN
 from recsys.recommender import Recommender
-from recsys.training import train_bpr
+from recsys.time_budget import CpuTimeBudget
+from recsys.training import PositivePairs, bpr_forward, make_learner
 
 __all__ = [
     "compare",
     "equal_row_mappers",
     "format_records",
     "prequential",
+    "recall_vs_memory_curves",
     "run_recsys_budget",
-    "run_recsys_stream",
     "train_and_evaluate",
 ]
 
@@ -105,8 +109,7 @@ def _half_clusters(
     best = None
     for _ in range(10):
         middle = (lo + hi) / 2
-        users, items = cluster_bipartite(graph, math.exp(middle), seed)
-        pair = GraphHash(users), GraphHash(items)
+        pair = GraphHash.fit(graph, math.exp(middle), random_state=seed)
         if pair[0].n_rows <= user_rows // 2 + 1 and pair[1].n_rows <= item_rows // 2 + 1:
             best, lo = pair, middle
         else:
@@ -136,38 +139,35 @@ def train_and_evaluate(
 ) -> dict[str, Any]:
     """Train MF or LightGCN with these mappers for ``time_budget`` CPU seconds; evaluate.
 
-    DSL's ΔT (``update_every``) defaults to a fortieth of the steps the run is expected to
-    take (DSL's 3,000 steps assume runs of hundreds of epochs; short runs need more rounds).
-    Returns Recall@20, NDCG@20, the ledger (table, maps, optimizer, graph), epochs done,
-    training and evaluation seconds, and whether the total fits ``budget`` (bytes, reported,
-    not enforced, so that a sweep over budgets shows which runs would not fit).
+    Training is :func:`recsys.training.make_learner`'s loop (the same as
+    :class:`~recsys.recommender.Recommender`'s), with the given mappers. DSL's ΔT
+    (``update_every``) defaults to a fortieth of the steps the run is expected to take (DSL's
+    3,000 steps assume runs of hundreds of epochs; short runs need more rounds). Returns
+    Recall@20, NDCG@20, the ledger (table, optimizer, maps, graph), the mean loss of each
+    epoch, epochs done, training CPU seconds and evaluation seconds, and whether the total
+    fits ``budget`` (bytes, reported, not enforced, so that a sweep over budgets shows which
+    runs would not fit).
     """
     n_users, n_items = train.shape
     users, items = mappers
-    torch.manual_seed(seed)
     if model == "lightgcn":
         net: MF = LightGCN(users, items, n_users, n_items, dim, density, seed, graph=train)
     else:
         net = MF(users, items, n_users, n_items, dim, density, seed)
-    optimizer = torch.optim.Adam(net.table.parameters(), lr=lr)
-    accountant = MemoryAccountant(budget)
-    accountant.track("embedding_table", net.table)
-    accountant.track("user_map", users)
-    accountant.track("item_map", items)
-    accountant.track("optimizer", optimizer)
-    if isinstance(net, LightGCN):
-        accountant.track("graph", net.adjacency)
+    pairs = PositivePairs.from_matrix(train)
+    n_batches = math.ceil(pairs.users.size / batch_size)
     dsl = None
     if isinstance(net.table, SparseTable):
-        expected_steps = max(1, int(epochs * math.ceil(train.nnz / batch_size)))
+        expected_steps = max(1, epochs * n_batches)
         if time_budget is not None:
-            expected_steps = min(expected_steps, _steps_in(time_budget, net, train, batch_size))
+            expected_steps = min(expected_steps, _steps_in(time_budget, net, pairs, batch_size))
         every = update_every or max(1, expected_steps // 40)  # about 40 prune-and-grow rounds
-        dsl = DynamicSparsity(net.table, optimizer, expected_steps, every)
-    report = train_bpr(
+        dsl = DynamicSparsity(expected_steps, every)
+    accountant = MemoryAccountant()  # measures; the budget is compared with, not enforced
+    learner = make_learner(
         net,
-        train,
-        optimizer,
+        accountant=accountant,
+        lr=lr,
         epochs=epochs,
         batch_size=batch_size,
         reg=reg,
@@ -176,38 +176,45 @@ def train_and_evaluate(
         seed=seed,
         verbose=verbose,
     )
+    accountant.track("user_map", users)
+    accountant.track("item_map", items)
+    if isinstance(net, LightGCN):
+        accountant.track("graph", net.adjacency)
+    learner.train_experience(SimpleNamespace(index=0, train=pairs))
+    timer = next(p for p in learner.plugins if isinstance(p, CpuTimeBudget))
     start = time.perf_counter()
     user_emb, item_emb = net.final()
     metrics = evaluate(user_emb, item_emb, train, test, k=20)
     eval_seconds = time.perf_counter() - start
     ledger = accountant.ledger()
+    limit = parse_budget(budget)
     return {
         "model": model,
         "density": density,
         "recall": metrics["recall"],
         "ndcg": metrics["ndcg"],
-        "epochs": report.epochs,
-        "steps": report.steps,
-        "train_cpu_s": report.seconds,
+        "losses": list(learner.epoch_losses),
+        "epochs": learner.n_steps / n_batches,
+        "steps": learner.n_steps,
+        "train_cpu_s": timer.seconds_used,
         "eval_s": eval_seconds,
         "ledger": ledger.accounts,
         "total_bytes": ledger.total,
-        "budget": ledger.budget,
-        "fits_budget": ledger.headroom >= 0,
+        "budget": limit,
+        "fits_budget": limit is None or ledger.total <= limit,
         "rows": users.n_rows + items.n_rows,
         "dsl_updates": 0 if dsl is None else dsl.n_updates,
     }
 
 
-def _steps_in(time_budget: float, net: MF, train: sp.csr_matrix, batch_size: int) -> int:
+def _steps_in(time_budget: float, net: MF, pairs: PositivePairs, batch_size: int) -> int:
     """Steps that fit ``time_budget``, from the CPU time of three probe steps (no update)."""
-    users = np.repeat(np.arange(train.shape[0]), np.diff(train.indptr))[:batch_size]
-    items = train.indices[:batch_size].astype(np.int64)
+    users, items = pairs.users[:batch_size], pairs.items[:batch_size]
     start = time.process_time()
     for _ in range(3):
-        u, i, _e, _f = net.represent(users, items)
-        (u * i).sum().backward()
-    net.table.zero_grad(set_to_none=True)
+        output = bpr_forward(net, (users, items, items))
+        (output.users.repeat(2, 1) * output.items).sum().backward()
+    net.zero_grad(set_to_none=True)
     per_step = max((time.process_time() - start) / 3, 1e-4)
     return max(1, int(time_budget / per_step))
 
@@ -222,8 +229,10 @@ def prequential(
     """Recall@20 of block ``t`` before learning it, for every block but the first, per embedding.
 
     ``stream`` holds experiences whose ``train`` is an interactions block with the stream's full
-    vocabulary (``streams.interaction_blocks``). Items of the earlier blocks are masked when
-    ranking block ``t``.
+    vocabulary and whose ``test`` a :class:`~streams.interaction_streams.RankingTest`
+    (``streams.interaction_blocks``): the items of the earlier blocks are masked when ranking
+    block ``t``. These are the forward entries ``R[t-1][t]`` of
+    :meth:`Recommender.evaluate <continual.BudgetedEstimator.evaluate>`.
 
     Examples
     --------
@@ -238,37 +247,41 @@ def prequential(
     curves: dict[str, list[float]] = {}
     for embedding in embeddings:
         rec = Recommender(embedding=embedding, random_state=seed, **(params or {}))
-        past: sp.csr_matrix | None = None
-        scores = []
-        for experience in stream:
-            block = experience.train
-            if past is not None:
-                scores.append(rec.score(block, train=past))
-            rec.partial_fit(block)
-            past = block.csr() if past is None else past + block.csr()
-        curves[embedding] = scores
+        matrix = rec.evaluate(stream, horizon=1).matrix
+        curves[embedding] = [float(matrix[t - 1, t]) for t in range(1, matrix.shape[0])]
     return curves
 
 
 def format_records(records: list[dict[str, Any]]) -> str:
-    """An aligned table: recall, NDCG, bytes per ledger account, epochs, times."""
+    """An aligned table: recall, NDCG, bytes per ledger account, epochs, times.
+
+    Examples
+    --------
+    >>> from recsys.experiments import format_records
+    >>> print(format_records([{"name": "mf/full", "recall": 0.31234, "ndcg": 0.2, "epochs": 2.5,
+    ...     "ledger": {"model": 1200, "optimizer": 2404}, "total_bytes": 3604,
+    ...     "train_cpu_s": 1.26, "eval_s": 0.051}]))
+    run      recall@20  ndcg@20  model  optimizer  total  epochs  train s  eval s
+    mf/full     0.3123   0.2000  1,200      2,404  3,604    2.50      1.3    0.05
+    """
     accounts = list(dict.fromkeys(a for r in records for a in r["ledger"]))
     header = ["run", "recall@20", "ndcg@20", *accounts, "total", "epochs", "train s", "eval s"]
-    rows = [header]
-    for r in records:
-        rows.append(
-            [
-                r["name"],
-                f"{r['recall']:.4f}",
-                f"{r['ndcg']:.4f}",
-                *(f"{r['ledger'].get(a, 0):,}" for a in accounts),
-                f"{r['total_bytes']:,}",
-                f"{r['epochs']:.2f}",
-                f"{r['train_cpu_s']:.1f}",
-                f"{r['eval_s']:.2f}",
-            ]
-        )
-    return format_table(rows[0], rows[1:])
+    rows = [
+        [
+            r["name"],
+            r["recall"],
+            r["ndcg"],
+            *(r["ledger"].get(a, 0) for a in accounts),
+            r["total_bytes"],
+            r["epochs"],
+            r["train_cpu_s"],
+            r["eval_s"],
+        ]
+        for r in records
+    ]
+    formats = {"recall@20": ".4f", "ndcg@20": ".4f", "epochs": ".2f", "train s": ".1f",
+               "eval s": ".2f"}  # fmt: skip
+    return format_table(header, rows, formats=formats)
 
 
 def compare(
@@ -315,8 +328,39 @@ def compare(
     return records, info
 
 
-def run_recsys_budget(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
-    """Hydra: tables at equal rows, LightGCN, DSL densities on the experiment's data."""
+def recall_vs_memory_curves(records: list[dict[str, Any]]) -> dict[str, list[tuple[int, float]]]:
+    """One labelled point per table (``run -> [(bytes, recall)]``), and one curve for DSL:
+    dense MF with the full table and its sparse versions, by density.
+
+    Examples
+    --------
+    >>> from recsys.experiments import recall_vs_memory_curves
+    >>> recall_vs_memory_curves([
+    ...     {"name": "mf/full", "total_bytes": 900, "recall": 0.3},
+    ...     {"name": "mf/modulo", "total_bytes": 300, "recall": 0.1},
+    ...     {"name": "mf/full/dsl0.5", "total_bytes": 500, "recall": 0.25}])
+    {'mf/full, DSL densities': [(900, 0.3), (500, 0.25)], 'mf/modulo': [(300, 0.1)]}
+    """
+    dsl = [r for r in records if "dsl" in r["name"]]
+    curves: dict[str, list[tuple[int, float]]] = {}
+    for record in records:
+        point = (record["total_bytes"], record["recall"])
+        if record["name"] == "mf/full" and dsl:
+            curves.setdefault("mf/full, DSL densities", []).insert(0, point)
+        elif "dsl" in record["name"]:
+            curves.setdefault("mf/full, DSL densities", []).append(point)
+        else:
+            curves[record["name"]] = [point]
+    return curves
+
+
+def run_recsys_budget(cfg: DictConfig, folder: RunFolder) -> dict[str, Any]:
+    """Hydra: tables at equal rows, LightGCN, DSL densities on the experiment's data.
+
+    Writes ``recall_vs_memory.png`` (one labelled point per table, the DSL densities as one
+    curve), each run's training-loss curve and final ledger to TensorBoard (``tb/<run>/``),
+    and returns the runs with their table.
+    """
     exp = cfg.experiment
     data = instantiate(exp.data)
     train, test = data.split_per_user(exp.test_fraction, seed=cfg.seed)
@@ -332,22 +376,11 @@ def run_recsys_budget(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         seed=cfg.seed,
         verbose=cfg.verbose,
     )
-    curves: dict[str, list[tuple[int, float]]] = {}
     for record in records:
-        family = "dsl" if "dsl" in record["name"] or record["name"] == "mf/full" else "tables"
-        curves.setdefault(family, []).append((record["total_bytes"], record["recall"]))
-    plot_accuracy_vs_memory(
-        curves, path=Path(out_dir) / "recall_vs_memory.png", metric="Recall@20"
-    ).clear()
+        folder.log_experience(
+            record["name"], 0, losses=record["losses"], ledger=record["ledger"],
+            scores={"recall@20": record["recall"], "ndcg@20": record["ndcg"]},
+        )  # fmt: skip
+    figure = plot_accuracy_vs_memory(recall_vs_memory_curves(records), metric="Recall@20")
+    folder.figure("recall_vs_memory", figure)
     return {"clustering": info, "runs": records, "table": format_records(records)}
-
-
-def run_recsys_stream(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
-    """Hydra: prequential Recall@20 per block for each embedding on a synthetic stream."""
-    exp = cfg.experiment
-    stream = instantiate(exp.stream)
-    curves = prequential(stream, list(exp.embeddings), params=dict(exp.params), seed=cfg.seed)
-    lines = ["embedding  " + "  ".join(f"block {t + 1}" for t in range(len(stream) - 1))]
-    for name, scores in curves.items():
-        lines.append(f"{name:<9}  " + "  ".join(f"{s:7.4f}" for s in scores))
-    return {"prequential_recall": curves, "table": "\n".join(lines)}

@@ -15,7 +15,8 @@ import numpy as np
 import scipy.sparse as sp
 from sknetwork.clustering import Louvain
 
-from recsys.mappers import _PRIME, IdMapper, _ids, _positive
+from continual.state import read_only
+from recsys.mappers import PRIME, IdMapper, as_ids, positive_int, rebuildable_seed
 
 __all__ = ["DoubleGraphHash", "GraphHash", "cluster_bipartite"]
 
@@ -46,12 +47,14 @@ def cluster_bipartite(
 class GraphHash(IdMapper):
     """Rows are communities: every ID of a cluster shares one row.
 
-    Stores the cluster of every known ID as int32 (4 bytes per ID, ``-1`` while unassigned) and
-    its two sizes (16 bytes). Streaming policy for IDs it has not clustered: they first go to
-    ``n_fallback`` hashed rows placed after the cluster rows (no crash); once they have
-    interactions, :meth:`assign_by_neighbours` moves each to the majority cluster of its
-    neighbours. :meth:`fit` clusters both sides at once; :meth:`for_budget` searches the
-    resolution for a byte budget.
+    Stores the cluster of every ID up to the largest one it knows as int32 (4 bytes per ID,
+    ``-1`` while unassigned) and its two sizes (16 bytes). :meth:`fit` clusters only the IDs
+    that have interactions: an ID without any (an isolated node) gets no private cluster.
+    Streaming policy for IDs it has not clustered: they first go to ``n_fallback`` hashed rows
+    placed after the cluster rows (no crash); once they have interactions,
+    :meth:`assign_by_neighbours` moves each to the majority cluster of its neighbours. The
+    label array is never modified in place: a change replaces it. :meth:`for_budget` searches
+    the resolution for a byte budget.
 
     Parameters
     ----------
@@ -72,25 +75,71 @@ class GraphHash(IdMapper):
     """
 
     def __init__(self, labels: Any, n_fallback: int = 1) -> None:
-        _positive("n_fallback", n_fallback)
-        self.labels = np.asarray(labels, dtype=np.int32)
+        positive_int("n_fallback", n_fallback)
+        self.labels = read_only(np.asarray(labels, dtype=np.int32))
         self.n_fallback = int(n_fallback)
         self.n_clusters = int(self.labels.max()) + 1 if self.labels.size else 0
-        self.params = np.array([self.n_clusters, self.n_fallback], dtype=np.int64)
+        self.params = read_only(np.array([self.n_clusters, self.n_fallback], dtype=np.int64))
         self.n_rows = self.n_clusters + self.n_fallback
 
     @classmethod
     def fit(
         cls,
-        graph: sp.csr_matrix,
+        graph: sp.spmatrix,
         resolution: float = 1.0,
         *,
         n_fallback: int = 1,
         random_state: int | None = 0,
     ) -> tuple[GraphHash, GraphHash]:
-        """Cluster the user × item graph; return the user and the item mapper."""
-        users, items = cluster_bipartite(graph, resolution, random_state)
-        return cls(users, n_fallback), cls(items, n_fallback)
+        """Cluster the user × item graph; return the user and the item mapper.
+
+        Only the users and items with at least one interaction are clustered (see
+        :meth:`fit_pairs`).
+        """
+        graph = sp.csr_matrix(graph)
+        users = np.repeat(np.arange(graph.shape[0], dtype=np.int64), np.diff(graph.indptr))
+        return cls.fit_pairs(
+            users, graph.indices, resolution, n_fallback=n_fallback, random_state=random_state
+        )
+
+    @classmethod
+    def fit_pairs(
+        cls,
+        users: Any,
+        items: Any,
+        resolution: float = 1.0,
+        *,
+        n_fallback: int = 1,
+        random_state: int | None = 0,
+    ) -> tuple[GraphHash, GraphHash]:
+        """Cluster the bipartite graph of the ``(users[k], items[k])`` pairs.
+
+        Louvain runs on the users and items that occur (relabelled compactly, in ID order), so
+        nothing is allocated per ID of a vocabulary beyond the label arrays, which end at the
+        largest ID that occurs: IDs that do not occur are unassigned (``-1``).
+
+        Examples
+        --------
+        >>> from recsys.graphhash import GraphHash
+        >>> users, items = GraphHash.fit_pairs([0, 0, 5, 5], [1, 2, 7, 9])
+        >>> users.labels.tolist(), items.labels.tolist()
+        ([0, -1, -1, -1, -1, 1], [-1, 0, 0, -1, -1, -1, -1, 1, -1, 1])
+        """
+        user_ids, user_index = np.unique(as_ids(users), return_inverse=True)
+        item_ids, item_index = np.unique(as_ids(items), return_inverse=True)
+        user_labels = np.full(user_ids[-1] + 1 if user_ids.size else 0, -1, dtype=np.int32)
+        item_labels = np.full(item_ids[-1] + 1 if item_ids.size else 0, -1, dtype=np.int32)
+        if user_ids.size:
+            graph = sp.csr_matrix(
+                (np.ones(user_index.size), (user_index, item_index)),
+                shape=(user_ids.size, item_ids.size),
+            )
+            graph.sum_duplicates()
+            graph.data[:] = 1.0
+            user_labels[user_ids], item_labels[item_ids] = cluster_bipartite(
+                graph, resolution, random_state
+            )
+        return cls(user_labels, n_fallback), cls(item_labels, n_fallback)
 
     @classmethod
     def for_budget(
@@ -137,45 +186,65 @@ class GraphHash(IdMapper):
         return best[0], best[1], best_resolution
 
     def rows(self, ids: Any) -> np.ndarray:
-        ids = _ids(ids)
+        ids = as_ids(ids)
         known = ids < self.labels.size
         label = np.full(ids.size, -1, dtype=np.int64)
         label[known] = self.labels[ids[known]]
         fallback = self.n_clusters + ids % self.n_fallback
         return np.where(label >= 0, label, fallback)[:, None]
 
-    def assign_by_neighbours(self, ids: Any, neighbours: sp.spmatrix, other: GraphHash) -> int:
-        """Move each of ``ids`` to the majority cluster of its neighbours; return how many moved.
+    def assign_by_neighbours(self, ids: Any, neighbours: Any, other: GraphHash) -> int:
+        """Move unassigned IDs to the majority cluster of their neighbours; return how many.
 
-        ``neighbours`` has one row per ID of ``ids`` and one column per ID of the other side
-        (``other``); IDs whose neighbours are all unassigned stay in the fallback rows. The
-        label array grows to cover new IDs (and is charged for it).
+        ``ids[k]`` interacted with ``neighbours[k]``, an ID of the other side (``other``). Each
+        distinct ID of ``ids`` that has no cluster yet joins the cluster most of its labelled
+        neighbours belong to (ties go to the smaller cluster); IDs without a labelled neighbour
+        stay unassigned, and IDs that have a cluster keep it. Works on the pairs (nothing is
+        allocated per ID of the other side). The label array is replaced by one that covers
+        every ID of ``ids`` (:meth:`grown_nbytes` gives its size beforehand).
+
+        Examples
+        --------
+        >>> from recsys.graphhash import GraphHash
+        >>> users, items = GraphHash([0, 1]), GraphHash([0, 0, 1])
+        >>> users.assign_by_neighbours([3, 3, 3, 4], [0, 2, 1, 9], items)
+        1
+        >>> users.labels.tolist()
+        [0, 1, -1, 0, -1]
         """
-        ids = _ids(ids)
-        neighbours = sp.csr_matrix(neighbours)
-        if neighbours.shape[0] != ids.size:
+        ids, neighbours = as_ids(ids), as_ids(neighbours)
+        if neighbours.size != ids.size:
             raise ValueError(
-                f"neighbours must have one row per id ({ids.size}), got {neighbours.shape[0]}"
+                f"neighbours must hold one ID per entry of ids ({ids.size}), got {neighbours.size}"
             )
-        n_other = min(neighbours.shape[1], other.labels.size)
-        labelled = np.flatnonzero(other.labels[:n_other] >= 0)
-        onehot = sp.csr_matrix(
-            (np.ones(labelled.size), (labelled, other.labels[labelled])),
-            shape=(neighbours.shape[1], max(other.n_clusters, 1)),
-        )
-        votes = (neighbours @ onehot).toarray()
-        has_vote = votes.sum(1) > 0
-        if ids.size and ids.max() >= self.labels.size:
-            grown = np.full(int(ids.max()) + 1, -1, dtype=np.int32)
-            grown[: self.labels.size] = self.labels
-            self.labels = grown
-        winners = votes.argmax(1)
-        valid = has_vote & (winners < self.n_clusters)
-        self.labels[ids[valid]] = winners[valid]
-        return int(valid.sum())
+        size = max(self.labels.size, int(ids.max()) + 1 if ids.size else 0)
+        labels = np.full(size, -1, dtype=np.int32)
+        labels[: self.labels.size] = self.labels
+        vote = np.full(neighbours.size, -1, dtype=np.int64)
+        known = neighbours < other.labels.size
+        vote[known] = other.labels[neighbours[known]]
+        open_ = (labels[ids] < 0) & (vote >= 0) & (vote < self.n_clusters)
+        moved = 0
+        if open_.any():
+            pairs, counts = np.unique(ids[open_] * (self.n_clusters + 1) + vote[open_],
+                                      return_counts=True)  # fmt: skip
+            who, cluster = np.divmod(pairs, self.n_clusters + 1)
+            order = np.lexsort((cluster, -counts, who))  # per ID: most votes, smaller cluster
+            first = order[np.r_[True, who[order][1:] != who[order][:-1]]]
+            labels[who[first]] = cluster[first]
+            moved = int(first.size)
+        self.labels = read_only(labels)
+        return moved
+
+    def grown_nbytes(self, max_id: int) -> int:
+        """Bytes once the labels cover every ID up to ``max_id`` (4 per ID, plus 16)."""
+        return 4 * max(self.labels.size, int(max_id) + 1) + self.params.nbytes
 
     def memory_items(self) -> dict[str, Any]:
         return {"labels": self.labels, "params": self.params}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": "graphhash", "labels": self.labels, "n_fallback": self.n_fallback}
 
 
 class DoubleGraphHash(IdMapper):
@@ -197,20 +266,32 @@ class DoubleGraphHash(IdMapper):
     n_columns = 2
 
     def __init__(self, graph: GraphHash, n_hash_rows: int, seed: int | None = 0) -> None:
-        _positive("n_hash_rows", n_hash_rows)
+        positive_int("n_hash_rows", n_hash_rows)
         self.graph = graph
         self.n_hash_rows = int(n_hash_rows)
         self.seed = seed
         rng = np.random.default_rng(seed)
-        self.params = np.array(
-            [n_hash_rows, rng.integers(1, _PRIME), rng.integers(0, _PRIME)], dtype=np.int64
+        self.params = read_only(
+            np.array([n_hash_rows, rng.integers(1, PRIME), rng.integers(0, PRIME)], dtype=np.int64)
         )
         self.n_rows = graph.n_rows + self.n_hash_rows
 
     def rows(self, ids: Any) -> np.ndarray:
-        ids = _ids(ids)
-        hashed = ((ids % _PRIME * self.params[1] + self.params[2]) % _PRIME) % self.n_hash_rows
+        ids = as_ids(ids)
+        hashed = ((ids % PRIME * self.params[1] + self.params[2]) % PRIME) % self.n_hash_rows
         return np.stack([self.graph.rows(ids)[:, 0], self.graph.n_rows + hashed], axis=1)
 
     def memory_items(self) -> dict[str, Any]:
         return {"graph": self.graph, "params": self.params}
+
+    def grown_nbytes(self, max_id: int) -> int:
+        """The cluster map's bytes once it covers ``max_id``, plus the 24 hash bytes."""
+        return self.graph.grown_nbytes(max_id) + self.params.nbytes
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": "doublegraphhash",
+            "graph": self.graph.to_dict(),
+            "n_hash_rows": self.n_hash_rows,
+            "seed": rebuildable_seed(self),
+        }

@@ -4,6 +4,10 @@ A mapper turns IDs into one or more row indices (the embedding is the sum of tho
 stored arrays (hash parameters, frequent-ID lists, cluster maps) are returned by
 ``memory_items()`` and charged to the accountant with the table. Every mapper accepts any
 non-negative ID: IDs outside a mapper's known vocabulary go to hashed fallback rows.
+
+A mapper is plain data: :meth:`IdMapper.to_dict` gives its ints and (read-only) arrays and
+:func:`recsys.mapper_specs.mapper_from_dict` rebuilds it, so that an estimator keeps its maps
+as facts. Stored arrays are never modified in place: a mapper that changes replaces them.
 """
 
 from __future__ import annotations
@@ -14,9 +18,23 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["DoubleHash", "FrequencyHash", "Full", "IdMapper", "ModuloHash", "remap_table"]
+from continual.measure import nbytes
+from continual.state import read_only
 
-_PRIME = 2_147_483_647  # 2**31 - 1, the modulus of the universal hashes
+__all__ = [
+    "PRIME",
+    "DoubleHash",
+    "FrequencyHash",
+    "Full",
+    "IdMapper",
+    "ModuloHash",
+    "as_ids",
+    "positive_int",
+    "rebuildable_seed",
+    "remap_table",
+]
+
+PRIME = 2_147_483_647  # 2**31 - 1, the modulus of the universal hashes
 
 
 class IdMapper(ABC):
@@ -33,6 +51,19 @@ class IdMapper(ABC):
         """The stored arrays of the map."""
         return {}
 
+    @abstractmethod
+    def to_dict(self) -> dict[str, Any]:
+        """The mapper as plain data (``"kind"``, ints and read-only arrays); see
+        :func:`recsys.mapper_specs.mapper_from_dict`."""
+
+    def grown_nbytes(self, max_id: int) -> int:
+        """Bytes the map will store once it knows every ID up to ``max_id``.
+
+        Computed from sizes, without growing anything; hashing maps do not grow (new IDs go
+        to fallback rows), so this is their current size.
+        """
+        return nbytes(self)
+
 
 class Full(IdMapper):
     """One private row per known ID, plus ``n_fallback`` hashed rows for unseen IDs.
@@ -48,16 +79,19 @@ class Full(IdMapper):
     """
 
     def __init__(self, n_ids: int, n_fallback: int = 1) -> None:
-        _positive("n_ids", n_ids)
-        _positive("n_fallback", n_fallback)
+        positive_int("n_ids", n_ids)
+        positive_int("n_fallback", n_fallback)
         self.n_ids = int(n_ids)
         self.n_fallback = int(n_fallback)
         self.n_rows = self.n_ids + self.n_fallback
 
     def rows(self, ids: Any) -> np.ndarray:
-        ids = _ids(ids)
+        ids = as_ids(ids)
         rows = np.where(ids < self.n_ids, ids, self.n_ids + ids % self.n_fallback)
         return rows[:, None]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": "full", "n_ids": self.n_ids, "n_fallback": self.n_fallback}
 
 
 class ModuloHash(IdMapper):
@@ -75,15 +109,18 @@ class ModuloHash(IdMapper):
     """
 
     def __init__(self, n_rows: int) -> None:
-        _positive("n_rows", n_rows)
+        positive_int("n_rows", n_rows)
         self.n_rows = int(n_rows)
-        self.params = np.array([n_rows], dtype=np.int64)
+        self.params = read_only(np.array([n_rows], dtype=np.int64))
 
     def rows(self, ids: Any) -> np.ndarray:
-        return (_ids(ids) % self.n_rows)[:, None]
+        return (as_ids(ids) % self.n_rows)[:, None]
 
     def memory_items(self) -> dict[str, Any]:
         return {"params": self.params}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": "modulo", "n_rows": self.n_rows}
 
 
 class DoubleHash(IdMapper):
@@ -103,21 +140,24 @@ class DoubleHash(IdMapper):
     n_columns = 2
 
     def __init__(self, n_rows: int, seed: int | None = 0) -> None:
-        _positive("n_rows", n_rows)
+        positive_int("n_rows", n_rows)
         self.n_rows = int(n_rows)
         self.seed = seed
         rng = np.random.default_rng(seed)
-        a = rng.integers(1, _PRIME, size=2)
-        b = rng.integers(0, _PRIME, size=2)
-        self.params = np.array([n_rows, a[0], b[0], a[1], b[1]], dtype=np.int64)
+        a = rng.integers(1, PRIME, size=2)
+        b = rng.integers(0, PRIME, size=2)
+        self.params = read_only(np.array([n_rows, a[0], b[0], a[1], b[1]], dtype=np.int64))
 
     def rows(self, ids: Any) -> np.ndarray:
-        ids = _ids(ids) % _PRIME
+        ids = as_ids(ids) % PRIME
         a, b = self.params[[1, 3]], self.params[[2, 4]]
-        return ((ids[:, None] * a + b) % _PRIME) % self.n_rows
+        return ((ids[:, None] * a + b) % PRIME) % self.n_rows
 
     def memory_items(self) -> dict[str, Any]:
         return {"params": self.params}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": "double", "n_rows": self.n_rows, "seed": rebuildable_seed(self)}
 
 
 class FrequencyHash(IdMapper):
@@ -137,26 +177,41 @@ class FrequencyHash(IdMapper):
     """
 
     def __init__(self, n_rows: int, frequent: Any) -> None:
-        _positive("n_rows", n_rows)
+        positive_int("n_rows", n_rows)
         frequent = np.unique(np.asarray(frequent, dtype=np.int32))
         if frequent.size >= n_rows:
             raise ValueError(
                 f"frequent must hold fewer IDs than n_rows={n_rows}, got {frequent.size}"
             )
         self.n_rows = int(n_rows)
-        self.frequent = frequent
-        self.params = np.array([n_rows], dtype=np.int64)
+        self.frequent = read_only(frequent)
+        self.params = read_only(np.array([n_rows], dtype=np.int64))
 
     @classmethod
     def from_counts(cls, n_rows: int, counts: Any) -> FrequencyHash:
         """Give private rows to the ``n_rows // 2`` most frequent IDs (ties: smaller ID first)."""
         counts = np.asarray(counts)
+        return cls.from_ids(n_rows, np.flatnonzero(counts), counts[counts != 0])
+
+    @classmethod
+    def from_ids(cls, n_rows: int, ids: Any, counts: Any) -> FrequencyHash:
+        """Like :meth:`from_counts`, from the IDs that occur and their counts (no array over
+        the whole vocabulary: ``np.unique(ids, return_counts=True)`` gives them).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from recsys.mappers import FrequencyHash
+        >>> FrequencyHash.from_ids(4, [2, 2_000_000_000], [9, 7]).frequent.tolist()
+        [2, 2000000000]
+        """
+        ids, counts = np.asarray(ids, dtype=np.int64), np.asarray(counts)
         n_private = min(int(n_rows) // 2, int(np.count_nonzero(counts)))
-        order = np.lexsort((np.arange(counts.size), -counts))
-        return cls(n_rows, order[:n_private])
+        order = np.lexsort((ids, -counts))
+        return cls(n_rows, ids[order[:n_private]])
 
     def rows(self, ids: Any) -> np.ndarray:
-        ids = _ids(ids)
+        ids = as_ids(ids)
         n_private = self.frequent.size
         if n_private == 0:
             return (ids % self.n_rows)[:, None]
@@ -167,6 +222,9 @@ class FrequencyHash(IdMapper):
 
     def memory_items(self) -> dict[str, Any]:
         return {"frequent": self.frequent, "params": self.params}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": "frequency", "n_rows": self.n_rows, "frequent": self.frequent}
 
 
 def remap_table(
@@ -184,7 +242,7 @@ def remap_table(
     >>> remap_table(Full(3), ModuloHash(2), table, [0, 1, 2], torch.zeros(2, 1)).ravel().tolist()
     [2.0, 2.0]
     """
-    ids = _ids(ids)
+    ids = as_ids(ids)
     with torch.no_grad():
         embeddings = table[torch.from_numpy(old.rows(ids))].sum(1)
         target = torch.from_numpy(new.rows(ids))
@@ -199,7 +257,8 @@ def remap_table(
     return result
 
 
-def _ids(ids: Any) -> np.ndarray:
+def as_ids(ids: Any) -> np.ndarray:
+    """Non-negative integer IDs as a flat int64 array (TypeError / ValueError otherwise)."""
     array = np.asarray(ids)
     if array.size == 0:
         return np.zeros(0, dtype=np.int64)
@@ -211,6 +270,17 @@ def _ids(ids: Any) -> np.ndarray:
     return array
 
 
-def _positive(name: str, value: Any) -> None:
+def rebuildable_seed(mapper: Any) -> int:
+    """The mapper's seed, which must be an int for the mapper to be rebuilt from a dict."""
+    if mapper.seed is None:
+        raise ValueError(
+            f"a {type(mapper).__name__} built with seed=None draws fresh hashes and cannot be "
+            "rebuilt from a dict; pass an int seed"
+        )
+    return int(mapper.seed)
+
+
+def positive_int(name: str, value: Any) -> None:
+    """Raise ValueError naming ``name`` unless ``value`` is a positive int."""
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
         raise ValueError(f"{name} must be a positive int, got {value!r}")

@@ -9,17 +9,33 @@ SIGIR 2020.
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 from torch import nn
 
+from continual.state import read_only
 from recsys.dsl import DenseTable, SparseTable
 from recsys.mappers import IdMapper
 
-__all__ = ["MF", "LightGCN", "normalized_adjacency"]
+__all__ = ["MF", "LightGCN", "Representation", "adjacency_nbytes", "normalized_adjacency"]
+
+
+class Representation(NamedTuple):
+    """What a backbone's forward pass gives for a batch of users and items.
+
+    ``users`` and ``items`` are the final embeddings that score pairs; ``users_ego`` and
+    ``items_ego`` the layer-0 (table) embeddings, for the L2 term; ``weight`` the transient
+    dense table of the step, whose gradient DSL reads (:class:`recsys.dsl.DynamicSparsity`).
+    """
+
+    users: torch.Tensor
+    items: torch.Tensor
+    users_ego: torch.Tensor
+    items_ego: torch.Tensor
+    weight: torch.Tensor
 
 
 class MF(nn.Module):
@@ -27,8 +43,10 @@ class MF(nn.Module):
 
     Users and items share one table of ``user_mapper.n_rows + item_mapper.n_rows`` rows (item
     rows after user rows); an ID's embedding is the sum of the rows its mapper gives. The table
-    is dense, or sparse (:class:`~recsys.dsl.SparseTable`) when ``density < 1``. Stores the
-    table (charged as a module) and the two mappers (their ``memory_items``).
+    is dense, or sparse (:class:`~recsys.dsl.SparseTable`) when ``density < 1``. Its parameters
+    and buffers are the table's (the module's bytes are the table's); the two mappers are
+    plain attributes, charged apart (their ``memory_items``). ``model(users, items)`` returns
+    a :class:`Representation`.
 
     Parameters
     ----------
@@ -45,14 +63,16 @@ class MF(nn.Module):
 
     Examples
     --------
-    >>> import torch
+    >>> import numpy as np
     >>> from continual import nbytes
     >>> from recsys.mappers import Full, ModuloHash
     >>> from recsys.models import MF
     >>> model = MF(Full(5), ModuloHash(3), n_users=5, n_items=7, dim=4)
     >>> users, items = model.final()
-    >>> users.shape, items.shape, nbytes(model.table)  # (6 + 3) rows x 4 x 4 bytes
+    >>> users.shape, items.shape, nbytes(model)  # (6 + 3) rows x 4 x 4 bytes
     (torch.Size([5, 4]), torch.Size([7, 4]), 144)
+    >>> model(np.array([0, 1]), np.array([2, 6])).users.shape
+    torch.Size([2, 4])
     """
 
     def __init__(
@@ -71,12 +91,10 @@ class MF(nn.Module):
         self.n_users = int(n_users)
         self.n_items = int(n_items)
         n_rows = user_mapper.n_rows + item_mapper.n_rows
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(0 if seed is None else seed)
-            if density >= 1.0:
-                self.table: nn.Module = DenseTable(n_rows, dim)
-            else:
-                self.table = SparseTable(n_rows, dim, density, seed)
+        if density >= 1.0:
+            self.table: nn.Module = DenseTable(n_rows, dim, seed=0 if seed is None else seed)
+        else:
+            self.table = SparseTable(n_rows, dim, density, seed)
 
     def mappers(self) -> dict[str, Any]:
         """The two mappers, for the ledger."""
@@ -90,14 +108,11 @@ class MF(nn.Module):
             rows = rows + self.user_mapper.n_rows
         return weight[rows].sum(1)
 
-    def represent(
-        self, users: np.ndarray, items: np.ndarray
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Final and layer-0 embeddings: (users, items, users_ego, items_ego)."""
+    def forward(self, users: np.ndarray, items: np.ndarray) -> Representation:
+        """Final and layer-0 embeddings of ``users`` and ``items``, with the step's table."""
         weight = self.table.dense()
-        self._last_weight = weight
         user_ego, item_ego = self.lookup(weight, users, "user"), self.lookup(weight, items, "item")
-        return user_ego, item_ego, user_ego, item_ego
+        return Representation(user_ego, item_ego, user_ego, item_ego, weight)
 
     def final(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Final embeddings of every user and item (no gradient)."""
@@ -114,7 +129,9 @@ class LightGCN(MF):
 
     No weights or nonlinearities; the final embedding is the mean of the layer outputs. Stores,
     besides what :class:`MF` stores, the normalised adjacency as a torch sparse CSR matrix
-    (int64 indices, float32 values; charged through :meth:`graph_items`), needed at inference.
+    (int64 indices, float32 values: :func:`adjacency_nbytes`), needed at inference. It is not a
+    parameter or buffer: an estimator charges it apart, and replaces it (never modifies it in
+    place) when the graph changes. ``graph=None`` leaves it unset until :meth:`set_graph`.
 
     Examples
     --------
@@ -137,25 +154,25 @@ class LightGCN(MF):
         density: float = 1.0,
         seed: int | None = 0,
         *,
-        graph: sp.spmatrix,
+        graph: sp.spmatrix | None,
         n_layers: int = 3,
     ) -> None:
         super().__init__(user_mapper, item_mapper, n_users, n_items, dim, density, seed)
         self.n_layers = n_layers
-        self.set_graph(graph)
+        self.adjacency: torch.Tensor | None = None
+        if graph is not None:
+            self.set_graph(graph)
 
     def set_graph(self, graph: sp.spmatrix) -> None:
         """Use the user × item ``graph`` (resized to the vocabulary) for propagation."""
         graph = sp.csr_matrix(graph)
         graph.resize((self.n_users, self.n_items))
-        self.adjacency = normalized_adjacency(graph)
-
-    def graph_items(self) -> dict[str, Any]:
-        """The stored adjacency, for the ledger."""
-        return {"adjacency": self.adjacency}
+        self.adjacency = read_only(normalized_adjacency(graph))
 
     def propagate(self, weight: torch.Tensor) -> torch.Tensor:
         """Mean over layers 0..n_layers of the propagated user and item embeddings."""
+        if self.adjacency is None:
+            raise RuntimeError("LightGCN has no graph yet: call set_graph(graph) first")
         layer = torch.cat(
             [
                 self.lookup(weight, np.arange(self.n_users), "user"),
@@ -168,24 +185,40 @@ class LightGCN(MF):
             total = total + layer
         return total / (self.n_layers + 1)
 
-    def represent(
-        self, users: np.ndarray, items: np.ndarray
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(self, users: np.ndarray, items: np.ndarray) -> Representation:
         weight = self.table.dense()
-        self._last_weight = weight
         final = self.propagate(weight)
         users_t, items_t = torch.from_numpy(np.asarray(users)), torch.from_numpy(np.asarray(items))
-        return (
+        return Representation(
             final[users_t],
             final[self.n_users + items_t],
             self.lookup(weight, users, "user"),
             self.lookup(weight, items, "item"),
+            weight,
         )
 
     def final(self) -> tuple[torch.Tensor, torch.Tensor]:
         with torch.no_grad():
             final = self.propagate(self.table.dense())
         return final[: self.n_users], final[self.n_users :]
+
+
+def adjacency_nbytes(n_users: int, n_items: int, n_edges: int) -> int:
+    """Bytes of :func:`normalized_adjacency` for ``n_edges`` distinct user-item pairs.
+
+    From sizes alone: int64 row pointers for ``n_users + n_items + 1`` rows, and an int64
+    column index plus a float32 value for each of the ``2 * n_edges`` stored entries.
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.sparse as sp
+    >>> from continual import nbytes
+    >>> from recsys.models import adjacency_nbytes, normalized_adjacency
+    >>> graph = sp.csr_matrix(np.array([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]]))
+    >>> adjacency_nbytes(2, 3, 3) == nbytes(normalized_adjacency(graph))
+    True
+    """
+    return 8 * (int(n_users) + int(n_items) + 1) + 12 * 2 * int(n_edges)
 
 
 def normalized_adjacency(graph: sp.spmatrix) -> torch.Tensor:

@@ -2,43 +2,69 @@
 
 from __future__ import annotations
 
+import functools
+import math
+import numbers
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 import torch
-from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from continual.accountant import MemoryAccountant
-from continual.estimator import FittedStateMixin
-from continual.measure import Live
-from recsys.dsl import DenseTable, DynamicSparsity, SparseTable
+from continual.estimator import BudgetedEstimator
+from continual.learner import optimizer_state_nbytes
+from continual.measure import Live, nbytes
+from continual.state import read_only
+from recsys.dsl import DenseTable, DynamicSparsity, SparseTable, table_nbytes
 from recsys.graphhash import DoubleGraphHash, GraphHash
+from recsys.mapper_specs import mapper_from_dict
 from recsys.mappers import DoubleHash, FrequencyHash, Full, IdMapper, ModuloHash, remap_table
 from recsys.metrics import as_csr, evaluate
-from recsys.models import MF, LightGCN
-from recsys.training import train_bpr
+from recsys.models import MF, LightGCN, adjacency_nbytes
+from recsys.time_budget import CpuTimeBudget, CpuTimes
+from recsys.training import PositivePairs, make_learner
+from streams.interaction_streams import RankingTest
+from streams.interactions import Interactions
 
 __all__ = ["Recommender"]
 
+_MODELS = ("mf", "lightgcn")
 _EMBEDDINGS = ("full", "modulo", "double", "frequency", "graphhash", "doublegraphhash")
+_CLUSTERED = ("graphhash", "doublegraphhash")
 
 
-class Recommender(FittedStateMixin, BaseEstimator):
+class Recommender(BudgetedEstimator):
     """MF or LightGCN with a compressed (and optionally sparse) embedding table, under a budget.
 
-    ``fit`` forgets everything and learns one block; ``partial_fit`` learns the next block of a
-    stream. The mappers are built on the first block: hashing baselines get ``n_user_rows`` and
-    ``n_item_rows`` rows (default: a quarter of the vocabulary), GraphHash clusters the first
-    block's graph at ``resolution``. IDs never seen before go to the mappers' hashed fallback
-    rows; with GraphHash, later blocks move them to the majority cluster of their neighbours.
+    ``fit`` forgets everything and learns one block of interactions; ``partial_fit`` learns
+    the next block of a stream, transactionally (a failure leaves the estimator as it was).
+    The mappers are built on the first block: hashing baselines get ``n_user_rows`` and
+    ``n_item_rows`` rows (default: a quarter of the vocabulary), GraphHash clusters the users
+    and items of the first block at ``resolution``. Training is BPR on
+    :class:`continual.Learner` (:func:`recsys.training.make_learner`): Adam, one uniform
+    negative per positive, ``reg`` times the L2 norm of the batch embeddings; DSL (``density
+    < 1``) and the CPU ``time_budget`` are its plugins.
 
-    What is stored and charged to ``accountant_``: ``embedding_table`` (dense float32, or packed
-    mask plus values at ``density < 1``), ``user_map`` and ``item_map`` (the mappers' arrays),
-    ``optimizer`` (Adam's two moments, sized like the stored values) and, for LightGCN,
-    ``graph`` (the normalised adjacency used at inference). Training interactions are not kept:
-    pass them as ``exclude`` / ``train`` to mask seen items when ranking.
+    New IDs: with the Full and the hashing mappers, IDs never seen go to hashed fallback rows,
+    so the stored state does not grow with new IDs (only the vocabulary sizes, two numbers,
+    do). GraphHash keeps an int32 cluster label per ID up to the largest it has seen: later
+    blocks move new IDs to the majority cluster of their neighbours, and the label array grows.
+    LightGCN stores the normalised graph of the last block, sized by the vocabulary.
+
+    What is stored and charged to ``accountant_``: ``model`` (the embedding table: dense
+    float32, or packed mask plus values at ``density < 1``), ``optimizer`` (Adam's two moments,
+    sized like the stored values, and a step counter), ``user_map`` and ``item_map`` (the
+    mappers' arrays), ``graph`` (LightGCN: the normalised adjacency used at inference) and
+    ``dsl/grad_accumulator`` (DSL: a dense gradient, only during the steps before an update).
+    Before anything grows, the bytes the call will hold are computed from shapes (the mapper
+    growth, the table, the graph, the optimizer) and a call that cannot fit the budget raises
+    :class:`~continual.accountant.BudgetExceededError` before allocating them. Training
+    interactions are not kept: pass them as ``exclude`` / ``train`` to mask seen items when
+    ranking (a stream's :class:`~streams.interaction_streams.RankingTest` carries them).
 
     Parameters
     ----------
@@ -60,20 +86,41 @@ class Recommender(FittedStateMixin, BaseEstimator):
     resolution
         Louvain resolution for GraphHash.
     update_every
-        DSL's ΔT in steps; None gives about 40 prune-and-grow rounds over ``epochs``.
+        DSL's ΔT in steps; None gives about 40 prune-and-grow rounds over the ``epochs`` of a
+        block the size of the first.
     random_state
-        Seed.
+        None (a fresh seed, kept as ``seed_``) or an int: the seed of the initialisation, the
+        hashes, the clustering, the batch order and the negatives.
     verbose
         0 silences progress bars.
+    device, rollback
+        As in :class:`~continual.estimator.BudgetedEstimator`.
 
     Attributes
     ----------
     model_ : MF or LightGCN
-    accountant_ : MemoryAccountant
+        The backbone, with its mappers and table.
+    learner_ : Learner
+        The training loop (its plugins: DSL when ``density < 1``, the CPU time budget).
     n_users_, n_items_ : int
-    reports_ : list of TrainReport
+        Vocabulary sizes seen so far.
+    user_map_, item_map_ : dict
+        The mappers as plain data (:meth:`recsys.mappers.IdMapper.to_dict`).
+    last_fit_ : dict
+        What the last call did: ``epochs`` (fractional when the time budget stopped it),
+        ``steps`` and ``loss`` (the mean loss of its last epoch).
+    totals_ : dict
+        ``epochs`` and ``steps`` since the last ``fit``.
+    cpu_seconds_ : CpuTimes
+        CPU seconds of the last call (``last``) and since the last ``fit`` (``total``). Time is
+        measured, not learned: it is not part of the state, so a checkpoint does not keep it.
     n_duplicates_ : int
         Duplicate (user, item) pairs dropped from the blocks so far.
+    dsl_ : DynamicSparsity or None
+        The DSL plugin.
+    accountant_, seed_, n_partial_fits_, losses_
+        As in :class:`~continual.estimator.BudgetedEstimator` (``n_partial_fits_`` counts the
+        blocks learned, ``losses_`` the mean loss of each epoch of the last block).
 
     Examples
     --------
@@ -85,8 +132,12 @@ class Recommender(FittedStateMixin, BaseEstimator):
     (2, 3)
     >>> rec.score(test, train=train) > 0.15
     True
+    >>> sorted(rec.scores(test, train=train, k=10))
+    ['ndcg', 'recall']
     >>> sorted(rec.accountant_.ledger().accounts)
-    ['embedding_table', 'item_map', 'optimizer', 'user_map']
+    ['item_map', 'model', 'optimizer', 'user_map']
+    >>> rec.n_partial_fits_, rec.last_fit_["epochs"], rec.last_fit_["steps"]
+    (1, 20.0, 20)
     """
 
     def __init__(
@@ -106,8 +157,10 @@ class Recommender(FittedStateMixin, BaseEstimator):
         n_item_rows: int | None = None,
         resolution: float = 1.0,
         update_every: int | None = None,
-        random_state: int | None = 0,
+        random_state: int | None = None,
         verbose: int = 0,
+        device: str = "cpu",
+        rollback: str = "memory",
     ) -> None:
         self.model = model
         self.embedding = embedding
@@ -125,109 +178,58 @@ class Recommender(FittedStateMixin, BaseEstimator):
         self.update_every = update_every
         self.random_state = random_state
         self.verbose = verbose
+        self.device = device
+        self.rollback = rollback
 
     # ----------------------------------------------------------------- fitting
-    def fit(self, interactions: Any) -> Recommender:
-        """Forget everything and learn ``interactions`` as one block."""
-        with self._restored_on_failure():
-            for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("__")]:
-                delattr(self, name)
-            self.partial_fit(interactions)
-        return self
+    def fit(self, X: Interactions, y: None = None) -> Recommender:
+        """Forget everything and learn the interactions ``X`` as one block."""
+        return super().fit(X, y)
 
-    def partial_fit(self, interactions: Any) -> Recommender:
-        """Learn one block; a failure leaves the estimator as it was."""
-        with self._restored_on_failure():
-            data = self._validate(interactions)
-            data, dropped = data.deduplicate()
-            first = not hasattr(self, "model_")
-            if first:
-                self._initialize(data)
-            else:
-                self._grow_vocabulary(data)
-            graph = _graph(data, self.n_users_, self.n_items_)
-            if isinstance(self.model_, LightGCN):
-                self.model_.set_graph(graph)
-            report = train_bpr(
-                self.model_,
-                graph,
-                self.optimizer_,
-                epochs=self.epochs,
-                batch_size=self.batch_size,
-                reg=self.reg,
-                time_budget=self.time_budget,
-                dsl=self.dsl_,
-                step_offset=self.steps_,
-                seed=None if self.random_state is None else self.random_state + len(self.reports_),
-                verbose=self.verbose,
-            )
-            self.steps_ += report.steps
-            self.reports_.append(report)
-            self.n_duplicates_ += dropped
-            self.accountant_.snapshot(len(self.reports_))
-            self.accountant_.check("Recommender.partial_fit")
-        return self
+    def partial_fit(self, X: Interactions, y: None = None) -> Recommender:
+        """Learn one block of interactions ``X``; a failure leaves the estimator as it was."""
+        with self._keeping_times():
+            return super().partial_fit(X, y)
 
-    def recluster(self, window: Any, resolution: float | None = None) -> Recommender:
+    def recluster(self, window: Interactions, resolution: float | None = None) -> Recommender:
         """Re-cluster GraphHash on a window of recent interactions and remap the table rows.
 
-        Each new cluster row starts as the mean embedding, under the old mapping, of the IDs it
-        receives (:func:`recsys.mappers.remap_table`); Adam's state restarts. Only for
-        ``embedding="graphhash"`` with a dense table. A failure leaves the estimator unchanged.
+        Only the users and items of ``window`` are clustered; the others are unassigned
+        (fallback rows) until a later block assigns them to their neighbours' cluster. Each
+        new cluster row starts as the mean embedding, under the old mapping, of the IDs it
+        receives (:func:`recsys.mappers.remap_table`); Adam's state restarts. With LightGCN
+        the window becomes the propagation graph. Only for ``embedding="graphhash"`` with a
+        dense table. The new maps, table and optimizer state are checked against the budget
+        before the table is allocated, and a failure leaves the estimator as it was (the
+        transaction of :meth:`partial_fit`).
         """
-        check_is_fitted(self)
-        with self._restored_on_failure():
-            if self.embedding != "graphhash" or self.dsl_ is not None:
-                raise ValueError(
-                    f"recluster needs embedding='graphhash' and density=1.0, got "
-                    f"embedding={self.embedding!r}, density={self.density!r}"
-                )
-            data = self._validate(window)
-            self._grow_vocabulary(data)
-            graph = _graph(data, self.n_users_, self.n_items_)
-            users, items = GraphHash.fit(
-                graph, resolution or self.resolution, random_state=self.random_state
+        check_is_fitted(self, "learner_")
+        self._check_shared_params()
+        if self.embedding != "graphhash" or self.density < 1.0:
+            raise ValueError(
+                f"recluster needs embedding='graphhash' and density=1.0, got "
+                f"embedding={self.embedding!r}, density={self.density!r}"
             )
-            model = self.model_
-            weight = model.table.dense().detach()
-            n_old_users = model.user_mapper.n_rows
-            new_users = remap_table(
-                model.user_mapper,
-                users,
-                weight[:n_old_users],
-                np.arange(self.n_users_),
-                torch.randn(users.n_rows, self.dim) * 0.1,
-            )
-            new_items = remap_table(
-                model.item_mapper,
-                items,
-                weight[n_old_users:],
-                np.arange(self.n_items_),
-                torch.randn(items.n_rows, self.dim) * 0.1,
-            )
-            model.user_mapper, model.item_mapper = users, items
-            model.table = DenseTable(users.n_rows + items.n_rows, self.dim)
-            with torch.no_grad():
-                model.table.weight.copy_(torch.cat([new_users, new_items]))
-            self.optimizer_ = torch.optim.Adam(model.table.parameters(), lr=self.lr)
-            for name in ("embedding_table", "user_map", "item_map", "optimizer"):
-                self.accountant_.untrack(name)
-            self.accountant_.track("embedding_table", model.table)
-            self.accountant_.track("user_map", users)
-            self.accountant_.track("item_map", items)
-            self.accountant_.track("optimizer", self.optimizer_)
-            self.accountant_.check("Recommender.recluster")
+        resolution = self.resolution if resolution is None else resolution
+        if isinstance(resolution, bool) or not isinstance(resolution, numbers.Real):
+            raise ValueError(f"resolution must be a positive number, got {resolution!r}")
+        if not resolution > 0:
+            raise ValueError(f"resolution must be a positive number, got {resolution!r}")
+        data = self._validate_input(window, first=False)
+        self._check_plan(data, "before re-clustering")  # the maps' growth, before clustering
+        with self._keeping_times(), self._transaction(first=False):
+            self._recluster(data[0], float(resolution))
         return self
 
     # --------------------------------------------------------------- inference
-    def recommend(self, users: Any, k: int = 20, exclude: Any = None) -> np.ndarray:
+    def recommend(self, users: Any, k: int = 20, exclude: Interactions | None = None) -> np.ndarray:
         """Top ``k`` items per user (rows), skipping the items of ``exclude`` when given."""
-        check_is_fitted(self)
+        check_is_fitted(self, "learner_")
         users = np.asarray(users, dtype=np.int64)
         user_emb, item_emb = self._final(int(users.max()) + 1 if users.size else 0)
         scores = user_emb[torch.from_numpy(users)] @ item_emb.T
         if exclude is not None:
-            seen = _graph(exclude, max(self.n_users_, int(users.max()) + 1), self.n_items_)
+            seen = _matrix(exclude, max(self.n_users_, int(users.max()) + 1), self.n_items_)
             sub = seen[users]
             rows = np.repeat(np.arange(users.size), np.diff(sub.indptr))
             scores[
@@ -235,85 +237,166 @@ class Recommender(FittedStateMixin, BaseEstimator):
             ] = -torch.inf
         return torch.topk(scores, min(k, scores.shape[1]), dim=1).indices.numpy()
 
-    def evaluate(self, test: Any, train: Any = None, k: int = 20) -> dict[str, Any]:
-        """Recall@k and NDCG@k over users with test items (see :func:`recsys.metrics.evaluate`)."""
-        check_is_fitted(self)
-        test = self._validate(test)
+    def scores(
+        self, X: Interactions, y: None = None, *, train: Interactions | None = None, k: int = 20
+    ) -> dict[str, float]:
+        """Recall@k and NDCG@k of ranking every item for the users of ``X``.
+
+        The items of ``train`` are masked when given (see :func:`recsys.metrics.evaluate`);
+        the averages are over the users with at least one item in ``X``.
+        """
+        check_is_fitted(self, "learner_")
+        test = _interactions(X, "X")
+        _no_targets(y)
         n_users = max(self.n_users_, test.n_users)
         user_emb, item_emb = self._final(n_users)
         n_items = item_emb.shape[0]
-        empty = sp.csr_matrix((n_users, n_items), dtype=np.float32)
-        seen = empty if train is None else _graph(train, n_users, n_items)
-        return evaluate(user_emb, item_emb, seen, _graph(test, n_users, n_items), k=k)
+        seen = (
+            sp.csr_matrix((n_users, n_items), dtype=np.float32)
+            if train is None
+            else _matrix(_interactions(train, "train"), n_users, n_items)
+        )
+        result = evaluate(user_emb, item_emb, seen, _matrix(test, n_users, n_items), k=k)
+        return {"recall": float(result["recall"]), "ndcg": float(result["ndcg"])}
 
-    def score(self, interactions: Any, train: Any = None) -> float:
-        """Recall@20 on ``interactions``, masking the items of ``train`` when given."""
-        return float(self.evaluate(interactions, train)["recall"])
+    def score(self, X: Interactions, y: None = None, *, train: Interactions | None = None) -> float:
+        """Recall@20 on the interactions ``X``, masking the items of ``train`` when given.
 
-    # --------------------------------------------------------------- internals
-    def _validate(self, interactions: Any) -> Any:
-        if not all(hasattr(interactions, a) for a in ("csr", "deduplicate", "n_users")):
-            raise TypeError(
-                "interactions must be an interactions container (streams.Interactions), got "
-                f"{type(interactions).__name__}"
-            )
-        if len(interactions) == 0:
-            raise ValueError("interactions must hold at least one interaction, got 0")
-        return interactions
+        Recall@20, not Recall@k for another k: :meth:`scores` gives every metric at any k.
+        """
+        return self.scores(X, y, train=train, k=20)["recall"]
 
-    def _initialize(self, data: Any) -> None:
-        if self.model not in ("mf", "lightgcn"):
-            raise ValueError(f"model must be 'mf' or 'lightgcn', got {self.model!r}")
+    def _score_payload(self, payload: Any) -> float:
+        targets, exclude = _ranking_test(payload)
+        return self.score(targets, train=exclude)
+
+    def _scores_payload(self, payload: Any) -> dict[str, float]:
+        targets, exclude = _ranking_test(payload)
+        return self.scores(targets, train=exclude)
+
+    # ------------------------------------------------------- BudgetedEstimator
+    def _validate_input(
+        self, X: Any, y: Any = None, *, first: bool, **params: Any
+    ) -> tuple[Interactions, int]:
+        if params:
+            raise TypeError(f"unexpected keyword arguments {sorted(params)}")
+        _no_targets(y)
+        data = _interactions(X, "X")
+        if len(data) == 0:
+            raise ValueError("X must hold at least one interaction, got 0")
+        if first:
+            self._check_params()
+        return data.deduplicate()
+
+    def _check_params(self) -> None:
+        if self.model not in _MODELS:
+            raise ValueError(f"model must be one of {_MODELS}, got {self.model!r}")
         if self.embedding not in _EMBEDDINGS:
             raise ValueError(f"embedding must be one of {_EMBEDDINGS}, got {self.embedding!r}")
-        seed = 0 if self.random_state is None else int(self.random_state)
-        self.n_users_, self.n_items_ = data.n_users, data.n_items
-        graph = _graph(data, self.n_users_, self.n_items_)
-        users, items = self._mappers(graph, seed)
-        cls = LightGCN if self.model == "lightgcn" else MF
-        extra = {"graph": graph} if self.model == "lightgcn" else {}
-        args = (users, items, self.n_users_, self.n_items_, self.dim, self.density, seed)
-        self.accountant_ = MemoryAccountant(self.budget)
-        model = cls(*args, **extra)
-        self.accountant_.track("embedding_table", model.table)
-        self.accountant_.track("user_map", users)
-        self.accountant_.track("item_map", items)
-        if self.model == "lightgcn":
-            self.accountant_.track("graph", Live(model.graph_items))
-        self.accountant_.check("Recommender: the embedding table alone")
-        self.model_ = model
-        self.optimizer_ = torch.optim.Adam(model.table.parameters(), lr=self.lr)
-        self.accountant_.track("optimizer", self.optimizer_)
-        total = max(1, self.epochs * -(-len(data) // self.batch_size))
-        self.dsl_ = (
-            DynamicSparsity(
-                model.table, self.optimizer_, total, self.update_every or max(1, total // 40)
+        if not (_is_number(self.density) and 0.0 < self.density <= 1.0):
+            raise ValueError(f"density must lie in (0, 1], got {self.density!r}")
+        for name in ("dim", "epochs", "batch_size"):
+            _positive_int(name, getattr(self, name))
+        for name in ("n_user_rows", "n_item_rows", "update_every"):
+            if getattr(self, name) is not None:
+                _positive_int(name, getattr(self, name))
+        for name in ("lr", "resolution"):
+            if not (_is_number(getattr(self, name)) and getattr(self, name) > 0):
+                raise ValueError(f"{name} must be a positive number, got {getattr(self, name)!r}")
+        if not (_is_number(self.reg) and self.reg >= 0):
+            raise ValueError(f"reg must be a non-negative number, got {self.reg!r}")
+        if self.time_budget is not None and not (
+            _is_number(self.time_budget) and self.time_budget > 0
+        ):
+            raise ValueError(
+                f"time_budget must be None or a positive number, got {self.time_budget!r}"
             )
-            if isinstance(model.table, SparseTable)
-            else None
-        )
-        if self.dsl_ is not None:
-            self.accountant_.track("dsl", self.dsl_)
-        self.steps_ = 0
-        self.reports_ = []
-        self.n_duplicates_ = 0
 
-    def _mappers(self, graph: sp.csr_matrix, seed: int) -> tuple[IdMapper, IdMapper]:
-        n_users, n_items = graph.shape
-        user_rows = self.n_user_rows or max(1, n_users // 4)
-        item_rows = self.n_item_rows or max(1, n_items // 4)
+    def _initialize(self, data: tuple[Interactions, int]) -> None:
+        interactions, _ = data
+        self.n_users_, self.n_items_ = interactions.n_users, interactions.n_items
+        self.n_duplicates_ = 0
+        self.totals_ = {"epochs": 0.0, "steps": 0}
+        self._check_plan(data, "before building its ID maps")
+        users, items = self._make_mappers(interactions)
+        self.user_map_, self.item_map_ = users.to_dict(), items.to_dict()
+        self.dsl_schedule_ = None
+        if self.density < 1.0:
+            total = self.epochs * math.ceil(len(interactions) / self.batch_size)
+            every = self.update_every or max(1, total // 40)
+            self.dsl_schedule_ = {"total_steps": total, "update_every": every}
+
+    def _planned_bytes(self, data: tuple[Interactions, int]) -> Mapping[str, int]:
+        """Bytes the call will hold, from shapes, before anything grows.
+
+        First call: the table, Adam's state and the maps (before the maps are built, what they
+        need at least: a GraphHash label per ID up to the largest, and the table of the
+        fewest rows); later calls: the maps' growth. LightGCN: the block's normalised graph.
+        """
+        interactions, _ = data
+        max_user, max_item = int(interactions.users.max()), int(interactions.items.max())
+        planned: dict[str, int] = {}
+        if hasattr(self, "model_"):
+            users, items = self.model_.user_mapper, self.model_.item_mapper
+            planned["user_map"] = users.grown_nbytes(max_user)
+            planned["item_map"] = items.grown_nbytes(max_item)
+        else:
+            if hasattr(self, "user_map_"):
+                users, items = mapper_from_dict(self.user_map_), mapper_from_dict(self.item_map_)
+                n_rows = users.n_rows + items.n_rows
+                planned["user_map"], planned["item_map"] = nbytes(users), nbytes(items)
+            else:
+                n_rows, planned["user_map"], planned["item_map"] = self._least_maps(
+                    max_user, max_item
+                )
+            planned["model"] = table_nbytes(n_rows, self.dim, self.density)
+            planned["optimizer"] = self._adam_nbytes(n_rows)
+        if self.model == "lightgcn":
+            n_users = max(self.n_users_, interactions.n_users)
+            n_items = max(self.n_items_, interactions.n_items)
+            planned["graph"] = adjacency_nbytes(n_users, n_items, len(interactions))
+        return planned
+
+    def _least_maps(self, max_user: int, max_item: int) -> tuple[int, int, int]:
+        """Table rows and map bytes the mappers will need at least, from the parameters."""
+        user_rows = self.n_user_rows or max(1, self.n_users_ // 4)
+        item_rows = self.n_item_rows or max(1, self.n_items_ // 4)
         if self.embedding == "full":
-            return Full(n_users), Full(n_items)
+            return self.n_users_ + self.n_items_ + 2, 0, 0
+        if self.embedding in ("modulo", "frequency"):
+            return user_rows + item_rows, 8, 8
+        if self.embedding == "double":
+            return user_rows + item_rows, 40, 40
+        extra = 24 if self.embedding == "doublegraphhash" else 0  # its hash parameters
+        rows = 6 if extra else 4  # a cluster and a fallback row per side (and a hashed row)
+        return rows, 4 * (max_user + 1) + 16 + extra, 4 * (max_item + 1) + 16 + extra
+
+    def _adam_nbytes(self, n_rows: int) -> int:
+        if self.density < 1.0:
+            shape: tuple[int, ...] = (SparseTable.planned_nnz(n_rows, self.dim, self.density),)
+        else:
+            shape = (n_rows, self.dim)
+        param = torch.nn.Parameter(torch.empty(shape, device="meta"))
+        return optimizer_state_nbytes("adam", [param], lr=self.lr)
+
+    def _make_mappers(self, data: Interactions) -> tuple[IdMapper, IdMapper]:
+        seed = self.seed_
+        user_rows = self.n_user_rows or max(1, self.n_users_ // 4)
+        item_rows = self.n_item_rows or max(1, self.n_items_ // 4)
+        if self.embedding == "full":
+            return Full(self.n_users_), Full(self.n_items_)
         if self.embedding == "modulo":
             return ModuloHash(user_rows), ModuloHash(item_rows)
         if self.embedding == "double":
             return DoubleHash(user_rows, seed), DoubleHash(item_rows, seed + 1)
         if self.embedding == "frequency":
             return (
-                FrequencyHash.from_counts(user_rows, np.diff(graph.indptr)),
-                FrequencyHash.from_counts(item_rows, np.bincount(graph.indices, minlength=n_items)),
+                FrequencyHash.from_ids(user_rows, *np.unique(data.users, return_counts=True)),
+                FrequencyHash.from_ids(item_rows, *np.unique(data.items, return_counts=True)),
             )
-        users, items = GraphHash.fit(graph, self.resolution, random_state=seed)
+        users, items = GraphHash.fit_pairs(
+            data.users, data.items, self.resolution, random_state=seed
+        )
         if self.embedding == "graphhash":
             return users, items
         return (
@@ -321,21 +404,131 @@ class Recommender(FittedStateMixin, BaseEstimator):
             DoubleGraphHash(items, max(1, items.n_clusters // 2), seed + 1),
         )
 
-    def _grow_vocabulary(self, data: Any) -> None:
-        """Widen the vocabulary to new IDs; GraphHash assigns them to neighbour clusters."""
-        n_users, n_items = max(self.n_users_, data.n_users), max(self.n_items_, data.n_items)
-        graph = _graph(data, n_users, n_items)
-        users, items = self.model_.user_mapper, self.model_.item_mapper
-        if isinstance(users, DoubleGraphHash):
-            users, items = users.graph, items.graph
-        if isinstance(users, GraphHash):
-            new_users = np.arange(users.labels.size, n_users)
-            new_items = np.arange(items.labels.size, n_items)
-            users.assign_by_neighbours(new_users, graph[new_users], items)
-            items.assign_by_neighbours(new_items, graph.T.tocsr()[new_items], users)
-        self.n_users_, self.n_items_ = n_users, n_items
-        self.model_.n_users, self.model_.n_items = n_users, n_items
+    def _build(self) -> None:
+        users, items = mapper_from_dict(self.user_map_), mapper_from_dict(self.item_map_)
+        shape = (users, items, self.n_users_, self.n_items_, self.dim, self.density, self.seed_)
+        model = LightGCN(*shape, graph=None) if self.model == "lightgcn" else MF(*shape)
+        dsl = None if self.dsl_schedule_ is None else DynamicSparsity(**self.dsl_schedule_)
+        self.learner_ = make_learner(
+            model,
+            accountant=self.accountant_,
+            lr=self.lr,
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            reg=self.reg,
+            time_budget=self.time_budget,
+            dsl=dsl,
+            seed=self.seed_,
+            verbose=self.verbose,
+        )
+        self.model_, self.dsl_ = model, dsl
+        self.accountant_.track("user_map", Live(functools.partial(getattr, model, "user_mapper")))
+        self.accountant_.track("item_map", Live(functools.partial(getattr, model, "item_mapper")))
+        if self.model == "lightgcn":
+            self.accountant_.track("graph", Live(functools.partial(getattr, model, "adjacency")))
+        self.cpu_seconds_ = CpuTimes()
 
+    def _learn(self, data: tuple[Interactions, int]) -> None:
+        interactions, dropped = data
+        self._grow_vocabulary(interactions)
+        if isinstance(self.model_, LightGCN):
+            self.model_.set_graph(_matrix(interactions, self.n_users_, self.n_items_))
+        pairs = PositivePairs.from_arrays(interactions.users, interactions.items, self.n_items_)
+        learner = self.learner_
+        before = learner.n_steps
+        learner.train_experience(SimpleNamespace(index=self.n_partial_fits_, train=pairs))
+        steps = learner.n_steps - before
+        epochs = steps / math.ceil(len(interactions) / self.batch_size)
+        losses = list(learner.epoch_losses)
+        self.losses_ = losses
+        self.last_fit_ = {"epochs": epochs, "steps": steps, "loss": losses[-1] if losses else None}
+        self.totals_ = {
+            "epochs": self.totals_["epochs"] + epochs,
+            "steps": self.totals_["steps"] + steps,
+        }
+        self.n_duplicates_ += dropped
+        timer = next(p for p in learner.plugins if isinstance(p, CpuTimeBudget))
+        self.cpu_seconds_ = self.cpu_seconds_.add(timer.seconds_used)
+
+    def _grow_vocabulary(self, data: Interactions) -> None:
+        """Widen the vocabulary to new IDs; GraphHash assigns them to neighbour clusters."""
+        self.n_users_ = max(self.n_users_, data.n_users)
+        self.n_items_ = max(self.n_items_, data.n_items)
+        model = self.model_
+        model.n_users, model.n_items = self.n_users_, self.n_items_
+        if self.embedding in _CLUSTERED:
+            users, items = _clusters(model.user_mapper), _clusters(model.item_mapper)
+            users.assign_by_neighbours(data.users, data.items, items)
+            items.assign_by_neighbours(data.items, data.users, users)
+            self.user_map_ = model.user_mapper.to_dict()
+            self.item_map_ = model.item_mapper.to_dict()
+
+    def _recluster(self, data: Interactions, resolution: float) -> None:
+        self._grow_vocabulary(data)
+        users, items = GraphHash.fit_pairs(
+            data.users, data.items, resolution, random_state=self.seed_
+        )
+        n_rows = users.n_rows + items.n_rows
+        planned = {
+            "model": table_nbytes(n_rows, self.dim),
+            "optimizer": self._adam_nbytes(n_rows),
+            "user_map": nbytes(users),
+            "item_map": nbytes(items),
+        }
+        needs = ", ".join(f"{name} needs {size:,} bytes" for name, size in planned.items())
+        self.accountant_.check_plan(
+            planned, f"Recommender re-clustering: {needs}, the budget is {self.budget!r}"
+        )
+        model = self.model_
+        weight = model.table.dense().detach()
+        old_users, old_items = model.user_mapper, model.item_mapper
+        generator = torch.Generator().manual_seed(self.seed_ * 100_003 + 7 + self.learner_.n_steps)
+        init = torch.randn(n_rows, self.dim, generator=generator) * 0.1
+        new_users = remap_table(
+            old_users,
+            users,
+            weight[: old_users.n_rows],
+            np.arange(max(_clusters(old_users).labels.size, users.labels.size)),
+            init[: users.n_rows],
+        )
+        new_items = remap_table(
+            old_items,
+            items,
+            weight[old_users.n_rows :],
+            np.arange(max(_clusters(old_items).labels.size, items.labels.size)),
+            init[users.n_rows :],
+        )
+        model.user_mapper, model.item_mapper = users, items
+        self.user_map_, self.item_map_ = users.to_dict(), items.to_dict()
+        model.table = DenseTable(n_rows, self.dim, seed=self.seed_)  # overwritten below
+        with torch.no_grad():
+            model.table.weight.copy_(torch.cat([new_users, new_items]))
+        self.learner_.optimizer = None  # Adam restarts on the new rows
+        if isinstance(model, LightGCN):
+            model.set_graph(_matrix(data, self.n_users_, self.n_items_))
+        self.accountant_.check("Recommender.recluster")
+
+    def _state_dict(self) -> dict[str, Any]:
+        graph = self.model_.adjacency if isinstance(self.model_, LightGCN) else None
+        return {"learner": self.learner_.state_dict(), "graph": graph}
+
+    def _load_state_dict(self, state: dict[str, Any]) -> None:
+        self.learner_.load_state_dict(state["learner"])
+        if isinstance(self.model_, LightGCN) and state["graph"] is not None:
+            self.model_.adjacency = read_only(state["graph"])
+
+    @contextmanager
+    def _keeping_times(self) -> Iterator[None]:
+        """Keep ``cpu_seconds_`` (not state, so not in the rollback) through a failed call."""
+        times = getattr(self, "cpu_seconds_", None)
+        try:
+            yield
+        except BaseException:
+            if times is not None and hasattr(self, "learner_"):
+                self.cpu_seconds_ = times
+            raise
+
+    # --------------------------------------------------------------- internals
     def _final(self, n_users: int) -> tuple[torch.Tensor, torch.Tensor]:
         user_emb, item_emb = self.model_.final()
         if n_users > user_emb.shape[0]:  # users never seen: their fallback rows
@@ -347,10 +540,48 @@ class Recommender(FittedStateMixin, BaseEstimator):
         return user_emb, item_emb
 
 
-def _graph(data: Any, n_users: int, n_items: int) -> sp.csr_matrix:
+def _clusters(mapper: IdMapper) -> GraphHash:
+    """The GraphHash inside a GraphHash or DoubleGraphHash mapper."""
+    return mapper.graph if isinstance(mapper, DoubleGraphHash) else mapper  # type: ignore[return-value]
+
+
+def _matrix(data: Interactions, n_users: int, n_items: int) -> sp.csr_matrix:
     """Deduplicated binary user × item CSR of ``data``, resized to the vocabulary."""
     matrix = as_csr(data)
     matrix.resize((max(n_users, matrix.shape[0]), max(n_items, matrix.shape[1])))
     matrix.data[:] = 1.0
     matrix.sort_indices()
     return matrix
+
+
+def _interactions(value: Any, name: str) -> Interactions:
+    if not isinstance(value, Interactions):
+        raise TypeError(
+            f"{name} must be an interactions container (streams.Interactions), got "
+            f"{type(value).__name__}"
+        )
+    return value
+
+
+def _ranking_test(payload: Any) -> tuple[Interactions, Interactions | None]:
+    """``(targets, exclude)`` of a test payload: a RankingTest or plain interactions."""
+    if isinstance(payload, RankingTest):
+        return payload.targets, payload.exclude
+    return payload, None
+
+
+def _no_targets(y: Any) -> None:
+    if y is not None:
+        raise ValueError(
+            f"y must be None (interactions carry their own targets; pass the items to mask as "
+            f"train=...), got {type(y).__name__}"
+        )
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _positive_int(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -24,7 +26,7 @@ class NegativeSampler:
     train
         CSR user × item matrix of known positives (sorted indices).
     seed
-        Seed of the draws.
+        Seed of the sampler's own generator, used when :meth:`sample` gets no ``rng``.
     max_rounds
         Redraw rounds before giving up on a sample.
 
@@ -39,12 +41,39 @@ class NegativeSampler:
     """
 
     def __init__(self, train: sp.csr_matrix, seed: int | None = 0, max_rounds: int = 100) -> None:
-        self.train = train
+        rows = np.repeat(np.arange(train.shape[0], dtype=np.int64), np.diff(train.indptr))
+        self._setup(rows * int(train.shape[1]) + train.indices, train.shape[1], seed, max_rounds)
+
+    @classmethod
+    def from_pairs(
+        cls, users: np.ndarray, items: np.ndarray, n_items: int, **settings: Any
+    ) -> NegativeSampler:
+        """A sampler over ``n_items`` items whose known positives are the ``(users[k],
+        items[k])`` pairs, built without a user x item matrix (nothing is allocated per user
+        or item of the vocabulary).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from recsys.sampling import NegativeSampler
+        >>> sampler = NegativeSampler.from_pairs(np.array([7, 7]), np.array([0, 1]), n_items=3)
+        >>> sampler.sample(np.array([7, 7, 7])).tolist()
+        [2, 2, 2]
+        """
+        sampler = cls.__new__(cls)
+        sampler._setup(
+            np.asarray(users, dtype=np.int64) * int(n_items) + np.asarray(items), n_items,
+            **settings,
+        )  # fmt: skip
+        return sampler
+
+    def _setup(
+        self, keys: np.ndarray, n_items: int, seed: int | None = 0, max_rounds: int = 100
+    ) -> None:
         self.seed = seed
         self.max_rounds = max_rounds
-        self.n_items = int(train.shape[1])
-        rows = np.repeat(np.arange(train.shape[0], dtype=np.int64), np.diff(train.indptr))
-        self._keys = np.sort(rows * self.n_items + train.indices)
+        self.n_items = int(n_items)
+        self._keys = np.unique(keys)
         self._rng = np.random.default_rng(seed)
 
     def memory_items(self) -> dict[str, np.ndarray]:
@@ -59,15 +88,17 @@ class NegativeSampler:
         position = np.minimum(np.searchsorted(self._keys, keys), self._keys.size - 1)
         return self._keys[position] == keys
 
-    def sample(self, users: np.ndarray) -> np.ndarray:
-        """One negative item per entry of ``users`` (int64)."""
+    def sample(self, users: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+        """One negative item per entry of ``users`` (int64), drawn from ``rng`` (by default
+        the sampler's own generator)."""
+        rng = self._rng if rng is None else rng
         users = np.asarray(users, dtype=np.int64)
-        items = self._rng.integers(self.n_items, size=users.size)
+        items = rng.integers(self.n_items, size=users.size)
         todo = np.flatnonzero(self.is_positive(users, items))
         for _ in range(self.max_rounds):
             if todo.size == 0:
                 break
-            items[todo] = self._rng.integers(self.n_items, size=todo.size)
+            items[todo] = rng.integers(self.n_items, size=todo.size)
             todo = todo[self.is_positive(users[todo], items[todo])]
         items[todo] = -1
         return items

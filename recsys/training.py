@@ -1,22 +1,35 @@
-"""BPR training of an MF or LightGCN model, optionally under a CPU time budget."""
+"""BPR on the one training loop: the batches, forward pass and loss a Learner needs.
+
+:func:`make_learner` puts them together with the strategy plugins of a recommender:
+:class:`~recsys.dsl.DynamicSparsity` (DSL) and :class:`~recsys.time_budget.CpuTimeBudget`.
+The payload of an experience is a :class:`PositivePairs`.
+"""
 
 from __future__ import annotations
 
-import math
-import time
-from dataclasses import dataclass
+from collections.abc import Iterator
+from typing import Any, NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 
-from continual.progress import progress
+from continual.accountant import MemoryAccountant
+from continual.learner import Learner
 from recsys.dsl import DynamicSparsity
-from recsys.models import MF
+from recsys.models import MF, Representation
 from recsys.sampling import NegativeSampler
+from recsys.time_budget import CpuTimeBudget
 
-__all__ = ["TrainReport", "bpr_loss", "train_bpr"]
+__all__ = [
+    "BPRLoss",
+    "PositivePairs",
+    "bpr_batches",
+    "bpr_forward",
+    "bpr_loss",
+    "make_learner",
+]
 
 
 def bpr_loss(positive: torch.Tensor, negative: torch.Tensor) -> torch.Tensor:
@@ -32,99 +45,164 @@ def bpr_loss(positive: torch.Tensor, negative: torch.Tensor) -> torch.Tensor:
     return F.softplus(negative - positive).mean()
 
 
-@dataclass
-class TrainReport:
-    """What one call to :func:`train_bpr` did: epochs (fractional), steps, seconds, last loss."""
+class PositivePairs(NamedTuple):
+    """The training payload of one block: its distinct (user, item) pairs and their sampler.
 
-    epochs: float
-    steps: int
-    seconds: float
-    loss: float
+    ``users`` and ``items`` are int64 arrays; ``sampler`` draws negatives that avoid the
+    block's positives. Built from arrays (:meth:`from_arrays`), nothing in it is sized by the
+    vocabulary.
+    """
+
+    users: np.ndarray
+    items: np.ndarray
+    sampler: NegativeSampler
+
+    @classmethod
+    def from_arrays(cls, users: Any, items: Any, n_items: int) -> PositivePairs:
+        """Pairs ``(users[k], items[k])`` (assumed distinct), negatives among ``n_items``."""
+        users = np.asarray(users, dtype=np.int64)
+        items = np.asarray(items, dtype=np.int64)
+        return cls(users, items, NegativeSampler.from_pairs(users, items, n_items))
+
+    @classmethod
+    def from_matrix(cls, train: sp.spmatrix) -> PositivePairs:
+        """The stored entries of a user x item matrix.
+
+        Examples
+        --------
+        >>> import numpy as np, scipy.sparse as sp
+        >>> from recsys.training import PositivePairs
+        >>> pairs = PositivePairs.from_matrix(sp.csr_matrix(np.eye(2)))
+        >>> pairs.users.tolist(), pairs.items.tolist(), pairs.sampler.n_items
+        ([0, 1], [0, 1], 2)
+        """
+        train = sp.csr_matrix(train)
+        train.sum_duplicates()
+        users = np.repeat(np.arange(train.shape[0], dtype=np.int64), np.diff(train.indptr))
+        return cls.from_arrays(users, train.indices, train.shape[1])
 
 
-def train_bpr(
+def bpr_batches(
+    payload: PositivePairs, batch_size: int, generator: torch.Generator
+) -> Iterator[tuple[tuple[np.ndarray, np.ndarray, np.ndarray], None]]:
+    """One epoch of BPR mini-batches: shuffled positive pairs, one negative per positive.
+
+    The order and the negatives (uniform over the items the user has not interacted with in
+    the block, from :class:`~recsys.sampling.NegativeSampler`) come from a numpy generator
+    seeded by ``generator`` (the learner's). A pair whose user has every item is dropped.
+    Yields ``((users, positives, negatives), None)``.
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.sparse as sp, torch
+    >>> from recsys.training import PositivePairs, bpr_batches
+    >>> pairs = PositivePairs.from_matrix(sp.csr_matrix(np.eye(3, 4)))
+    >>> batches = list(bpr_batches(pairs, 2, torch.Generator().manual_seed(0)))
+    >>> [len(users) for (users, _, _), _ in batches]
+    [2, 1]
+    >>> all((negatives != positives).all() for (_, positives, negatives), _ in batches)
+    True
+    """
+    seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+    rng = np.random.default_rng(seed)
+    users, items = payload.users, payload.items
+    order = rng.permutation(users.size)
+    for start in range(0, users.size, batch_size):
+        index = order[start : start + batch_size]
+        u, i = users[index], items[index]
+        j = payload.sampler.sample(u, rng)
+        if (j < 0).any():
+            keep = j >= 0
+            u, i, j = u[keep], i[keep], j[keep]
+        yield (u, i, j), None
+
+
+def bpr_forward(model: MF, inputs: tuple[np.ndarray, np.ndarray, np.ndarray]) -> Representation:
+    """The model's representation of a batch: its users, then positives and negatives."""
+    users, positives, negatives = inputs
+    return model(users, np.concatenate([positives, negatives]))
+
+
+class BPRLoss:
+    """BPR on a :class:`~recsys.models.Representation` plus ``reg / 2`` times the mean squared
+    norm of the batch's layer-0 embeddings (the L2 term of LightGCN and DSL).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from recsys.models import Representation
+    >>> from recsys.training import BPRLoss
+    >>> users, items = torch.ones(1, 2), torch.tensor([[1.0, 1.0], [0.0, 0.0]])
+    >>> output = Representation(users, items, users, items, None)
+    >>> round(float(BPRLoss(reg=0.0)(output, None)), 4)  # softplus(0 - 2)
+    0.1269
+    """
+
+    def __init__(self, reg: float = 1e-4) -> None:
+        self.reg = reg
+
+    def __call__(self, output: Representation, targets: Any = None) -> torch.Tensor:
+        n = output.users.shape[0]
+        score = (output.users.repeat(2, 1) * output.items).sum(1)
+        loss = bpr_loss(score[:n], score[n:])
+        norm = output.users_ego.pow(2).sum() + output.items_ego.pow(2).sum()
+        return loss + self.reg * 0.5 * norm / max(n, 1)
+
+
+def make_learner(
     model: MF,
-    train: sp.csr_matrix,
-    optimizer: torch.optim.Optimizer,
     *,
+    accountant: MemoryAccountant | None = None,
+    lr: float = 0.01,
     epochs: int = 10,
     batch_size: int = 2048,
     reg: float = 1e-4,
     time_budget: float | None = None,
     dsl: DynamicSparsity | None = None,
-    step_offset: int = 0,
-    seed: int | None = 0,
+    seed: int = 0,
     verbose: int = 0,
-) -> TrainReport:
-    """Train with BPR: one uniform negative per positive, rejecting known positives.
+) -> Learner:
+    """The Learner that trains an MF or LightGCN ``model`` with BPR.
 
-    Each epoch shuffles the positive pairs of ``train`` and walks them in batches. The loss adds
-    ``reg / 2`` times the mean squared norm of the batch's layer-0 embeddings. Training stops
-    after ``epochs`` epochs or, mid-epoch, once ``time_budget`` seconds (process CPU time) are
-    spent. With ``dsl``, the sparse table is pruned and grown on its schedule.
+    Adam over the table, kept across experiences; :func:`bpr_batches`, :func:`bpr_forward`
+    and :class:`BPRLoss`; the ``dsl`` plugin when given, and a
+    :class:`~recsys.time_budget.CpuTimeBudget` that ends an experience after ``time_budget``
+    CPU seconds (and measures them in any case). Train one block with
+    ``learner.train_experience(experience)`` whose ``train`` is a :class:`PositivePairs`.
 
     Examples
     --------
-    >>> import scipy.sparse as sp, torch
+    >>> import numpy as np, scipy.sparse as sp
+    >>> from types import SimpleNamespace
     >>> from recsys.mappers import Full
     >>> from recsys.models import MF
-    >>> from recsys.training import train_bpr
+    >>> from recsys.training import PositivePairs, make_learner
     >>> model = MF(Full(4), Full(4), n_users=4, n_items=4, dim=8)
-    >>> optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
-    >>> report = train_bpr(model, sp.csr_matrix(torch.eye(4).numpy()), optimizer, epochs=30)
-    >>> report.epochs, report.steps, report.loss < 0.2
-    (30.0, 30, True)
+    >>> learner = make_learner(model, lr=0.05, epochs=30, batch_size=4, reg=0.0)
+    >>> learner.train_experience(SimpleNamespace(index=0, train=PositivePairs.from_matrix(
+    ...     sp.csr_matrix(np.eye(4)))))
+    >>> learner.n_steps, learner.epoch_losses[-1] < 0.2
+    (30, True)
+    >>> print(learner.accountant.ledger())
+    account        bytes
+    model            320
+    optimizer        644
+    total            964
     """
-    users = np.repeat(np.arange(train.shape[0], dtype=np.int64), np.diff(train.indptr))
-    items = train.indices.astype(np.int64)
-    if users.size == 0:
-        raise ValueError("train must hold at least one interaction, got an empty training set")
-    sampler = NegativeSampler(train, seed=seed)
-    rng = np.random.default_rng(seed)
-    n_batches = math.ceil(users.size / batch_size)
-    start = time.process_time()
-    step, loss_value, done = step_offset, math.nan, 0
-    for _ in progress(range(epochs), verbose=verbose, desc="epochs"):
-        order = rng.permutation(users.size)
-        for batch in range(n_batches):
-            index = order[batch * batch_size : (batch + 1) * batch_size]
-            u, i, j = users[index], items[index], sampler.sample(users[index])
-            loss_value = _step(model, optimizer, u, i, j, reg, dsl, step)
-            step += 1
-            done += 1
-            if time_budget is not None and time.process_time() - start > time_budget:
-                return TrainReport(done / n_batches, step - step_offset, _spent(start), loss_value)
-    return TrainReport(done / n_batches, step - step_offset, _spent(start), loss_value)
-
-
-def _step(
-    model: MF,
-    optimizer: torch.optim.Optimizer,
-    users: np.ndarray,
-    positives: np.ndarray,
-    negatives: np.ndarray,
-    reg: float,
-    dsl: DynamicSparsity | None,
-    step: int,
-) -> float:
-    items = np.concatenate([positives, negatives])
-    user_vec, item_vec, user_ego, item_ego = model.represent(users, items)
-    weight = model._last_weight
-    if dsl is not None and dsl.wants_gradient(step):
-        weight.retain_grad()
-    n = users.size
-    score = (user_vec.repeat(2, 1) * item_vec).sum(1)
-    loss = bpr_loss(score[:n], score[n:])
-    norm = user_ego.pow(2).sum() + item_ego.pow(2).sum()
-    loss = loss + reg * 0.5 * norm / n
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
-    if dsl is not None:
-        dsl.after_step(step, weight)
-    model._last_weight = None  # the dense view is transient: do not keep it between steps
-    return float(loss.detach())
-
-
-def _spent(start: float) -> float:
-    return time.process_time() - start
+    plugins: list[Any] = [] if dsl is None else [dsl]
+    plugins.append(CpuTimeBudget(time_budget))
+    return Learner(
+        model,
+        plugins=plugins,
+        accountant=accountant,
+        optimizer="adam",
+        lr=lr,
+        loss=BPRLoss(reg),
+        forward=bpr_forward,
+        batches=bpr_batches,
+        epochs=epochs,
+        batch_size=batch_size,
+        keep_optimizer=True,
+        seed=seed,
+        verbose=verbose,
+    )

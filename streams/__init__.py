@@ -24,7 +24,7 @@ from streams.episodes import Observation, RecallDifficulty, RecallEpisode, recal
 from streams.events import EventSequences
 from streams.experience import Experience, Stream
 from streams.hawkes import HawkesProcess, hawkes_drift_stream, oracle_log_likelihood, random_hawkes
-from streams.interaction_streams import interaction_blocks
+from streams.interaction_streams import RankingTest, interaction_blocks
 from streams.interactions import Interactions
 from streams.recsys_loaders import load_interaction_table, load_lightgcn, read_lightgcn
 
@@ -35,6 +35,7 @@ __all__ = [
     "Interactions",
     "Observation",
     "RecallDifficulty",
+    "RankingTest",
     "RecallEpisode",
     "Stream",
     "as_event_sequences",

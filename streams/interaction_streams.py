@@ -3,13 +3,36 @@
 from __future__ import annotations
 
 import itertools
+from typing import NamedTuple
 
 import numpy as np
 
 from streams.experience import Experience, Stream
 from streams.interactions import Interactions
 
-__all__ = ["interaction_blocks"]
+__all__ = ["RankingTest", "interaction_blocks"]
+
+
+class RankingTest(NamedTuple):
+    """The test payload of an interaction block: items to find, and items to mask.
+
+    A recommender ranks every item for each user of ``targets`` and counts the hits among the
+    user's ``targets`` items; the user's ``exclude`` items (interactions the evaluator knows
+    the user already had) are masked from the ranking. The mask travels with the payload
+    because a recommender does not store interactions.
+
+    Examples
+    --------
+    >>> from streams.interactions import Interactions
+    >>> from streams.interaction_streams import RankingTest
+    >>> test = RankingTest(Interactions([0], [2]), Interactions([0], [1]))
+    >>> test.targets.items.tolist(), test.exclude.items.tolist()
+    ([2], [1])
+    """
+
+    targets: Interactions
+    exclude: Interactions
+
 
 _ORDERS = ("auto", "time", "random", "id")
 
@@ -27,8 +50,13 @@ def interaction_blocks(
     Each experience's ``train`` is one block (an :class:`Interactions` with the full vocabulary);
     its metadata marks the users and items seen for the first time in that block
     (``new_users``, ``new_items`` as int32 arrays, and their counts) and the block's
-    ``start``/``stop`` positions in the chosen order. The test payload is None: prequential
-    evaluation scores block ``t + 1`` before training on it.
+    ``start``/``stop`` positions in the chosen order. Its ``test`` is a :class:`RankingTest`
+    for prequential evaluation: the targets are the block itself and the mask is every
+    interaction of the earlier blocks. Scored after learning blocks ``0..t-1`` (the forward
+    entry ``R[t-1][t]`` of a score matrix) it is the block scored before it is learned, its
+    users' past items masked; scored after learning block ``t`` or later it measures how well
+    the block's own interactions are still ranked. The masks hold the earlier blocks, so the
+    test payloads hold about ``n_blocks / 2`` copies of the interactions.
 
     Parameters
     ----------
@@ -55,6 +83,9 @@ def interaction_blocks(
     [([0, 1], [0, 1]), ([0, 2], [2]), ([2, 3], [3])]
     >>> [e.metadata["n_new_items"] for e in stream]
     [1, 2, 1]
+    >>> test = stream[2].test
+    >>> test.targets.users.tolist(), test.exclude.users.tolist()
+    ([2, 3], [0, 1, 0, 2])
     """
     if not isinstance(data, Interactions):
         raise TypeError(f"data must be an Interactions, got {type(data).__name__}")
@@ -86,7 +117,8 @@ def interaction_blocks(
             "n_new_users": int(new_users.size),
             "n_new_items": int(new_items.size),
         }
-        experiences.append(Experience(index, block, metadata=metadata))
+        test = RankingTest(block, data.select(positions[:start]))
+        experiences.append(Experience(index, block, test, metadata=metadata))
     return Stream(experiences, name=name, seed=seed if order == "random" else None)
 
 

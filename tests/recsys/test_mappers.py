@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from continual import MemoryAccountant, nbytes
+from recsys.mapper_specs import mapper_from_dict
 from recsys.mappers import DoubleHash, FrequencyHash, Full, ModuloHash, remap_table
 
 
@@ -58,3 +59,35 @@ def test_remap_table_averages_members():
     new = remap_table(Full(4), ModuloHash(3), table, np.arange(4), torch.full((3, 2), -1.0))
     expected = torch.stack([(table[0] + table[3]) / 2, table[1], table[2]])
     torch.testing.assert_close(new, expected)
+
+
+@pytest.mark.parametrize(
+    "mapper",
+    [Full(7, n_fallback=2), ModuloHash(5), DoubleHash(11, seed=4),
+     FrequencyHash.from_counts(6, np.array([0, 50, 3, 40, 1, 30, 2, 0]))],
+    ids=["full", "modulo", "double", "frequency"],
+)  # fmt: skip
+def test_a_mapper_is_plain_data(mapper):
+    spec = mapper.to_dict()
+    assert all(isinstance(v, (int, str, np.ndarray)) for v in spec.values())  # facts
+    copy = mapper_from_dict(spec)
+    ids = np.arange(100)
+    np.testing.assert_array_equal(copy.rows(ids), mapper.rows(ids))
+    assert copy.n_rows == mapper.n_rows and nbytes(copy) == nbytes(mapper)
+    assert mapper.grown_nbytes(10**9) == nbytes(mapper)  # hashing maps never grow
+    for array in mapper.memory_items().values():
+        assert not array.flags.writeable
+
+
+def test_frequency_from_ids_needs_no_array_over_the_vocabulary():
+    ids, counts = np.array([3, 2**31 - 2, 8]), np.array([5, 9, 5])
+    mapper = FrequencyHash.from_ids(6, ids, counts)
+    assert mapper.frequent.tolist() == [3, 8, 2**31 - 2]
+    assert mapper.rows([2**31 - 2, 3, 8]).ravel().tolist() == [2, 0, 1]
+
+
+def test_unrebuildable_seed_is_named():
+    with pytest.raises(ValueError, match="seed=None"):
+        DoubleHash(5, seed=None).to_dict()
+    with pytest.raises(ValueError, match="kind"):
+        mapper_from_dict({"kind": "bloom"})

@@ -28,3 +28,15 @@ def test_seeded():
     a = NegativeSampler(train, seed=3).sample(np.arange(10))
     b = NegativeSampler(train, seed=3).sample(np.arange(10))
     np.testing.assert_array_equal(a, b)
+
+
+def test_an_outside_generator_drives_the_draws_and_pairs_need_no_matrix():
+    train = sp.csr_matrix(np.eye(10))
+    users, items = np.arange(10), np.arange(10)
+    from_pairs = NegativeSampler.from_pairs(users, items, n_items=10)
+    a = from_pairs.sample(np.arange(10), np.random.default_rng(5))
+    b = NegativeSampler(train, seed=99).sample(np.arange(10), np.random.default_rng(5))
+    np.testing.assert_array_equal(a, b)  # same keys, same generator: same draws
+    assert (a != np.arange(10)).all()
+    huge = NegativeSampler.from_pairs(np.array([2**31 - 2]), np.array([0]), n_items=2**31 - 1)
+    assert huge.memory_items()["keys"].nbytes == 8  # one key, nothing per user or item

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from streams.interaction_streams import interaction_blocks
+from streams.interaction_streams import RankingTest, interaction_blocks
 from streams.interactions import Interactions
 
 
@@ -55,3 +55,16 @@ def test_bad_arguments_are_named():
         interaction_blocks(data(), 0)
     with pytest.raises(ValueError, match="order must be"):
         interaction_blocks(data(), 2, order="size")
+
+
+@pytest.mark.parametrize("order", ["time", "random", "id"])
+def test_test_payloads_target_the_block_and_mask_the_earlier_ones(order):
+    d = data()
+    stream = interaction_blocks(d, 4, order=order, seed=1)
+    earlier = []  # (user, item) of every interaction of the earlier blocks, duplicates kept
+    for e in stream:
+        assert isinstance(e.test, RankingTest) and e.test.targets is e.train
+        masked = list(zip(e.test.exclude.users.tolist(), e.test.exclude.items.tolist()))
+        assert sorted(masked) == sorted(earlier)
+        assert (e.test.exclude.n_users, e.test.exclude.n_items) == (d.n_users, d.n_items)
+        earlier += zip(e.train.users.tolist(), e.train.items.tolist())
