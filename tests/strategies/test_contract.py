@@ -5,7 +5,6 @@ import functools
 import pytest
 
 from continual.checks import check_estimator
-from streams import split_digits
 from strategies import (
     DERClassifier,
     FinetuneClassifier,
@@ -13,6 +12,7 @@ from strategies import (
     MEMOClassifier,
     ReplayClassifier,
 )
+from streams import split_digits
 
 SMALL = {"budget": "120 KB", "epochs": 1, "batch_size": 64, "input_scale": 1 / 16}
 
