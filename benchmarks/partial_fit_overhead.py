@@ -13,19 +13,27 @@
    extra peak is ``VmHWM`` after minus ``VmRSS`` before. The table compares each mode's median
    with ``rollback="off"`` (no backup) and with the ledger's own transient bytes (the backup).
 
+With ``--baseline TREE`` (a checkout of another version, e.g. ``git worktree add /tmp/old
+52e3f41``), the early/late timing and the memory of ``rollback="memory"`` are also measured on
+that tree's code and on this tree's, each in a fresh subprocess, and printed side by side.
+
 Run (from the repository root)::
 
     .venv/bin/python -m benchmarks.partial_fit_overhead
+    .venv/bin/python -m benchmarks.partial_fit_overhead --baseline /tmp/old --late 2000
     .venv/bin/python -m benchmarks.partial_fit_overhead --quick --out /tmp/overhead.json
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
+import os
 import re
 import shlex
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -35,8 +43,8 @@ import numpy as np
 import torch
 from sklearn.datasets import load_digits
 
-from benchmarks.machine import machine_info
-from continual.tables import format_table
+# Only numpy, torch, scikit-learn and the estimator at top level: the --worker mode runs this
+# file against another tree's code (--baseline), which may lack the rest of this library.
 from strategies import ReplayClassifier
 
 __all__ = ["main", "measure_memory", "time_early_and_late", "time_modes"]
@@ -44,6 +52,13 @@ __all__ = ["main", "measure_memory", "time_early_and_late", "time_modes"]
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "partial_fit_overhead.json"
 TARGET_RATIO = 1.2
 MODES = ("memory", "disk", "off")
+
+
+def _replay(rollback: str, **params: Any) -> ReplayClassifier:
+    """A ReplayClassifier; ``rollback`` is dropped for code that predates the parameter."""
+    if "rollback" in inspect.signature(ReplayClassifier).parameters:
+        params["rollback"] = rollback
+    return ReplayClassifier(**params)
 
 
 def _digit_batches(size: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -66,7 +81,7 @@ def time_early_and_late(
     ``late..late+window``, the two alternating call for call."""
     batches = _digit_batches(batch)
     estimators = {
-        name: ReplayClassifier(budget="150 KB", input_scale=1 / 16, random_state=0, rollback=mode)
+        name: _replay(mode, budget="150 KB", input_scale=1 / 16, random_state=0)
         for name in ("early", "late")
     }
     calls = {"early": 0, "late": 0}
@@ -86,7 +101,7 @@ def time_early_and_late(
         for name in order:
             times[name].append(step(name))
     ratios = [b / a for a, b in zip(times["early"], times["late"])]
-    history = estimators["late"].accountant_.history
+    accountant = estimators["late"].accountant_
     return {
         "mode": mode,
         "early_call": early,
@@ -94,8 +109,8 @@ def time_early_and_late(
         "median_early_s": statistics.median(times["early"]),
         "median_late_s": statistics.median(times["late"]),
         "median_paired_ratio": statistics.median(ratios),
-        "late_history_length": len(history),
-        "late_snapshots": estimators["late"].accountant_.n_snapshots,
+        "late_history_length": len(accountant.history),
+        "late_snapshots": getattr(accountant, "n_snapshots", len(accountant.history)),
     }
 
 
@@ -104,8 +119,7 @@ def time_modes(calls: int, window: int, *, batch: int = 16) -> dict[str, Any]:
     the three alternating call for call (in a rotating order)."""
     batches = _digit_batches(batch)
     estimators = {
-        mode: ReplayClassifier(budget="150 KB", input_scale=1 / 16, random_state=0, rollback=mode)
-        for mode in MODES
+        mode: _replay(mode, budget="150 KB", input_scale=1 / 16, random_state=0) for mode in MODES
     }
     times: dict[str, list[float]] = {mode: [] for mode in MODES}
     for call in range(calls + window):
@@ -141,9 +155,9 @@ def measure_memory(
     """Extra peak resident memory of each call after the first, and the ledger's view."""
     rng = np.random.default_rng(0)
     classes = np.arange(10)
-    estimator = ReplayClassifier(
-        budget=budget, hidden_sizes=(hidden, hidden), epochs=1, batch_size=128,
-        input_scale=1 / 255, random_state=0, rollback=mode,
+    estimator = _replay(
+        mode, budget=budget, hidden_sizes=(hidden, hidden), epochs=1, batch_size=128,
+        input_scale=1 / 255, random_state=0,
     )  # fmt: skip
     extra, transient = [], []
     for task in range(n_experiences):
@@ -156,7 +170,7 @@ def measure_memory(
         if task:
             extra.append((peak - resident) * 1024)
             # the snapshot taken inside the call, while the backup was alive
-            transient.append(estimator.accountant_.history[-1].ledger.transient)
+            transient.append(getattr(estimator.accountant_.history[-1].ledger, "transient", 0))
     ledger = estimator.accountant_.ledger()
     return {
         "mode": mode,
@@ -169,11 +183,14 @@ def measure_memory(
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    """Run both measurements, print the tables and write the JSON; return the results."""
+    """Run the measurements, print the tables and write the JSON; return the results."""
+    from benchmarks.machine import machine_info
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--early", type=int, default=100)
     parser.add_argument("--late", type=int, default=5000)
     parser.add_argument("--window", type=int, default=60)
+    parser.add_argument("--baseline", type=Path, help="another tree to measure beside this one")
     parser.add_argument("--quick", action="store_true", help="a tiny run, for tests")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
@@ -188,9 +205,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     memories = [measure_memory(mode, **memory) for mode in MODES]
     off = memories[-1]["median_extra_peak_bytes"]
     results = {
-        "command": shlex.join([sys.executable, "-m", "benchmarks.partial_fit_overhead", *argv])
-        if argv is not None
-        else shlex.join([sys.executable, *sys.argv]),
+        "command": shlex.join(
+            [sys.executable, "-m", "benchmarks.partial_fit_overhead", *(argv or sys.argv[1:])]
+        ),
         "machine": machine_info(),
         "settings": {"early": args.early, "late": args.late, "window": args.window, **memory},
         "timing": timing,
@@ -202,12 +219,59 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(_timing_table(timing, modes))
     print()
     print(_memory_table(memories, off))
+    if args.baseline is not None:
+        work = {"early": args.early, "late": args.late, "window": args.window, "memory": memory}
+        results["baseline"] = {"tree": str(args.baseline), **_in_tree(args.baseline, work)}
+        results["baseline"]["this_tree"] = _in_tree(Path(__file__).resolve().parents[1], work)
+        print()
+        print(_baseline_table(results["baseline"]))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
     return results
 
 
+def _worker(work: dict[str, Any]) -> dict[str, Any]:
+    """The measurements compared with a baseline: early/late timing and the default mode's
+    memory, in this process."""
+    return {
+        "source": str(Path(inspect.getfile(ReplayClassifier)).parent.parent),
+        "timing": time_early_and_late(work["early"], work["late"], work["window"]),
+        "memory": measure_memory("memory", **work["memory"]),
+    }
+
+
+def _in_tree(tree: Path, work: dict[str, Any]) -> dict[str, Any]:
+    """Run :func:`_worker` on another tree's code, in a fresh process."""
+    env = {**os.environ, "PYTHONPATH": str(tree.resolve())}
+    done = subprocess.run(
+        [sys.executable, __file__, "--worker", json.dumps(work)],
+        env=env, cwd=tree, check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _baseline_table(baseline: dict[str, Any]) -> str:
+    from continual.tables import format_table
+
+    header = ["code", "early ms", "late ms", "late/early", "stored total", "extra peak"]
+    rows = []
+    for name, result in (("baseline", baseline), ("this tree", baseline["this_tree"])):
+        timing, memory = result["timing"], result["memory"]
+        rows.append([
+            f"{name} ({result['source']})", 1e3 * timing["median_early_s"],
+            1e3 * timing["median_late_s"], timing["median_paired_ratio"], memory["total_bytes"],
+            memory["median_extra_peak_bytes"],
+        ])  # fmt: skip
+    calls = f"calls {baseline['timing']['early_call']} and {baseline['timing']['late_call']}"
+    formats = {"early ms": ".2f", "late ms": ".2f", "late/early": ".3f"}
+    return f"Against the baseline tree ({calls}; memory: rollback as shipped)\n" + format_table(
+        header, rows, formats=formats
+    )
+
+
 def _timing_table(timing: dict[str, Any], modes: dict[str, Any]) -> str:
+    from continual.tables import format_table
+
     header = ["early call", "late call", "early ms", "late ms", "late/early"]
     row = [timing["early_call"], timing["late_call"], 1e3 * timing["median_early_s"],
            1e3 * timing["median_late_s"], timing["median_paired_ratio"]]  # fmt: skip
@@ -225,6 +289,8 @@ def _timing_table(timing: dict[str, Any], modes: dict[str, Any]) -> str:
 
 
 def _memory_table(memories: list[dict[str, Any]], off: int) -> str:
+    from continual.tables import format_table
+
     header = ["rollback", "stored total", "ledger transient", "extra peak", "extra over off"]
     rows = [
         [m["mode"], m["total_bytes"], m["ledger_transient_bytes"],
@@ -236,4 +302,8 @@ def _memory_table(memories: list[dict[str, Any]], off: int) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) == 3 and sys.argv[1] == "--worker":
+        torch.set_num_threads(1)
+        print(json.dumps(_worker(json.loads(sys.argv[2]))))
+    else:
+        main()

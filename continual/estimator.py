@@ -36,7 +36,7 @@ from continual.evaluation import ScoreMatrix
 from continual.protocol import evaluate_stream
 from continual.rollback import ROLLBACK_MODES, Backup
 
-__all__ = ["BudgetedEstimator", "draw_seed"]
+__all__ = ["BudgetedEstimator", "draw_seed", "resolve_device"]
 
 _FACT_TYPES = (type(None), bool, int, float, str, np.ndarray, np.generic)
 
@@ -89,6 +89,9 @@ class BudgetedEstimator(BaseEstimator, ABC):
     Fitted attributes that are plain data (numbers, strings, arrays) are *facts*: the base
     saves and restores them itself. Everything else a subclass keeps must be rebuilt by
     :meth:`_build` and restored by :meth:`_load_state_dict`.
+
+    The parameters that shape what is built (``budget``, the model's sizes, the strategy) are
+    read on the first call: change them with ``set_params`` and then ``fit`` again.
 
     Parameters
     ----------

@@ -6,6 +6,7 @@ import copy
 import functools
 import inspect
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -323,6 +324,13 @@ class Learner:
             after_experience=after_experience,
         )
         return self.scores
+
+    def learn(self, payload: Any, index: int | None = None) -> list[float]:
+        """Train on one training ``payload`` as experience ``index`` (default: the next);
+        return the mean loss of each epoch. The estimators' ``partial_fit`` calls this."""
+        index = self.n_trained if index is None else index
+        self.train_experience(SimpleNamespace(index=index, train=payload, test=None))
+        return list(self.epoch_losses)
 
     def train_experience(self, experience: Any) -> None:
         """Train on one experience, call the hooks and check the budget."""

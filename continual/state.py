@@ -202,9 +202,12 @@ def pack(leaves: Mapping[str, Any]) -> dict[str, torch.Tensor]:
 
     numpy arrays become tensors; a sparse tensor at ``path`` becomes its index and value
     tensors at ``path::<part>`` (``crow_indices``, ``col_indices``, ``values`` for CSR).
-    Every tensor is a contiguous CPU copy that shares memory with no other.
+    Every tensor is contiguous, on the CPU, and shares memory with no other. A CPU tensor that
+    already is (it fills its own storage) is passed as it is, so that writing a file does not
+    double the memory; anything else is copied.
     """
     packed: dict[str, torch.Tensor] = {}
+    storages: set[int] = set()
     for path, leaf in leaves.items():
         if isinstance(leaf, np.ndarray):
             packed[path] = torch.from_numpy(np.array(leaf, copy=True))
@@ -213,8 +216,20 @@ def pack(leaves: Mapping[str, Any]) -> dict[str, torch.Tensor]:
             for name in _SPARSE_PARTS[leaf.layout]:
                 packed[f"{path}::{name}"] = getattr(sparse, name)().to("cpu", copy=True)
         else:
-            packed[path] = leaf.detach().to("cpu", copy=True).contiguous()
+            packed[path] = _own_cpu_tensor(leaf.detach(), storages)
     return packed
+
+
+def _own_cpu_tensor(tensor: torch.Tensor, storages: set[int]) -> torch.Tensor:
+    """``tensor`` itself when it is a contiguous CPU tensor filling a storage not seen yet."""
+    storage = tensor.untyped_storage()
+    whole = tensor.numel() * tensor.element_size() == storage.nbytes()
+    fresh = storage.data_ptr() not in storages
+    if tensor.device.type == "cpu" and tensor.is_contiguous() and whole and fresh:
+        if storage.nbytes():
+            storages.add(storage.data_ptr())
+        return tensor
+    return tensor.to("cpu", copy=True).contiguous()
 
 
 def _flatten_mapping(mapping: Mapping[Any, Any], path: str, leaves: dict[str, Any]) -> Any:

@@ -7,7 +7,6 @@ import math
 import numbers
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -436,10 +435,9 @@ class Recommender(BudgetedEstimator):
         pairs = PositivePairs.from_arrays(interactions.users, interactions.items, self.n_items_)
         learner = self.learner_
         before = learner.n_steps
-        learner.train_experience(SimpleNamespace(index=self.n_partial_fits_, train=pairs))
+        losses = learner.learn(pairs, index=self.n_partial_fits_)
         steps = learner.n_steps - before
         epochs = steps / math.ceil(len(interactions) / self.batch_size)
-        losses = list(learner.epoch_losses)
         self.losses_ = losses
         self.last_fit_ = {"epochs": epochs, "steps": steps, "loss": losses[-1] if losses else None}
         self.totals_ = {

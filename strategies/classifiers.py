@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Mapping, Sequence
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -202,9 +201,7 @@ class ContinualClassifier(ClassifierMixin, BudgetedEstimator):
     def _learn(self, data: tuple[np.ndarray, np.ndarray]) -> None:
         X, y = data
         labels = np.searchsorted(self.classes_, y)
-        experience = SimpleNamespace(index=self.n_partial_fits_, train=(X, labels), test=None)
-        self.learner_.train_experience(experience)
-        self.losses_ = list(self.learner_.epoch_losses)
+        self.losses_ = self.learner_.learn((X, labels), index=self.n_partial_fits_)
 
     def _state_dict(self) -> dict[str, Any]:
         return {"learner": self.learner_.state_dict()}

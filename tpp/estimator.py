@@ -9,7 +9,6 @@ import functools
 import numbers
 from abc import abstractmethod
 from collections.abc import Mapping
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -168,9 +167,7 @@ class TPPEstimator(BudgetedEstimator):
         return 0.0
 
     def _learn(self, data: EventSequences) -> None:
-        experience = SimpleNamespace(index=self.n_partial_fits_, train=data, test=None)
-        self.learner_.train_experience(experience)
-        self.losses_ = list(self.learner_.epoch_losses)
+        self.losses_ = self.learner_.learn(data, index=self.n_partial_fits_)
 
     def _state_dict(self) -> dict[str, Any]:
         return {"learner": self.learner_.state_dict()}

@@ -209,3 +209,12 @@ def test_state_dict_round_trip_restores_weights_counters_and_optimizer():
     a.train_experience(_stream()[1])
     b.train_experience(_stream()[1])
     assert torch.equal(a.model.weight, b.model.weight)
+
+
+def test_learn_trains_one_payload_as_the_next_experience():
+    learner = Learner(torch.nn.Linear(6, 4), epochs=3, accountant=MemoryAccountant())
+    losses = learner.learn(_stream()[0].train)
+    assert len(losses) == 3 and losses == learner.epoch_losses
+    learner.learn(_stream()[1].train)
+    assert learner.n_trained == 2
+    assert [s.step for s in learner.accountant.history] == [0, 1]  # indices of the experiences
