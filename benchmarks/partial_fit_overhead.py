@@ -6,7 +6,9 @@
    one alternate, call for call, so that both windows see the same machine. The table gives the
    medians and the median of the paired ratios late / early (target: at most 1.2). Before this
    change the deep-copied history made late calls slower, 16 ms -> 51 ms over 2,000 calls.
-2. **Extra peak memory per rollback mode.** A ReplayClassifier with an MLP of two 512-wide
+2. **Extra peak memory per rollback mode**, each mode in a fresh process whose allocator
+   returns every large block to the system when it is freed (``MALLOC_MMAP_THRESHOLD_``), so
+   that resident memory follows what is allocated. A ReplayClassifier with an MLP of two 512-wide
    layers learns class-incremental experiences of random uint8 3x32x32 images under a 30 MB
    budget (weights, Adam state, exemplars). For each experience after the first, the process's
    peak resident memory is reset (``/proc/self/clear_refs``) and read again after the call: the
@@ -202,7 +204,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         memory = {"n_experiences": 6, "per_class": 500, "hidden": 512, "budget": "30 MB"}
     timing = time_early_and_late(args.early, args.late, args.window)
     modes = time_modes(args.early, args.window)
-    memories = [measure_memory(mode, **memory) for mode in MODES]
+    this_tree = Path(__file__).resolve().parents[1]
+    memories = [_in_tree(this_tree, {"mode": mode, "memory": memory}) for mode in MODES]
     off = memories[-1]["median_extra_peak_bytes"]
     results = {
         "command": shlex.join(
@@ -231,8 +234,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 def _worker(work: dict[str, Any]) -> dict[str, Any]:
-    """The measurements compared with a baseline: early/late timing and the default mode's
-    memory, in this process."""
+    """One rollback mode's memory (``work["mode"]``), or the measurements compared with a
+    baseline (early/late timing and the default mode's memory), in this process."""
+    if "mode" in work:
+        return measure_memory(work["mode"], **work["memory"])
     return {
         "source": str(Path(inspect.getfile(ReplayClassifier)).parent.parent),
         "timing": time_early_and_late(work["early"], work["late"], work["window"]),
@@ -241,8 +246,10 @@ def _worker(work: dict[str, Any]) -> dict[str, Any]:
 
 
 def _in_tree(tree: Path, work: dict[str, Any]) -> dict[str, Any]:
-    """Run :func:`_worker` on another tree's code, in a fresh process."""
-    env = {**os.environ, "PYTHONPATH": str(tree.resolve())}
+    """Run :func:`_worker` on a tree's code, in a fresh process (memory measurements depend
+    on what the allocator already holds, so every one starts from a new process)."""
+    # glibc otherwise keeps freed blocks resident and reuses them, hiding allocations
+    env = {**os.environ, "PYTHONPATH": str(tree.resolve()), "MALLOC_MMAP_THRESHOLD_": "65536"}
     done = subprocess.run(
         [sys.executable, __file__, "--worker", json.dumps(work)],
         env=env, cwd=tree, check=True, capture_output=True, text=True,
