@@ -3,7 +3,6 @@
 import functools
 
 import pytest
-import torch
 
 from continual.checks import check_estimator
 from recsys import Recommender
@@ -18,15 +17,6 @@ def stream():
     earlier blocks (streams.RankingTest)."""
     data = planted_communities(60, 80, n_communities=4, interactions_per_user=8, seed=0)
     return interaction_blocks(data, 3, order="id")
-
-
-@pytest.fixture
-def one_thread():
-    """torch's sparse products spin for milliseconds with more threads than free cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize(

@@ -172,15 +172,6 @@ def test_dsl_composes_with_graphhash_rows(split):
     assert rec.score(test, train=train) > 0.1
 
 
-@pytest.fixture
-def one_thread():
-    """torch's sparse products spin for milliseconds with more threads than free cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def same_state(a, b):
     assert_same_state(a, b)
     return True
