@@ -166,6 +166,8 @@ def check_checkpoint_resume(
 def check_pickle_and_clone(make: Callable[..., BudgetedEstimator], stream: Sequence[Any]) -> None:
     """pickle keeps the fitted state; clone keeps the parameters and drops the fit."""
     estimator = _learn(make(random_state=0, rollback="memory"), stream, stop=1)
+    # scikit-learn users save estimators with pickle and joblib: that must keep working, although
+    # the library's own format (continual.save) never uses pickle
     buffer = io.BytesIO()
     pickle.dump(estimator, buffer)
     copy = pickle.loads(buffer.getvalue())
