@@ -19,7 +19,7 @@ from recsys.metrics import evaluate
 from recsys.models import MF, LightGCN, Representation, adjacency_nbytes, normalized_adjacency
 from recsys.recommender import Recommender
 from recsys.sampling import NegativeSampler
-from recsys.time_budget import CpuTimeBudget, CpuTimes
+from recsys.time_budget import CpuTimeBudget
 from recsys.training import (
     BPRLoss,
     PositivePairs,
@@ -33,7 +33,6 @@ __all__ = [
     "MF",
     "BPRLoss",
     "CpuTimeBudget",
-    "CpuTimes",
     "DenseTable",
     "DoubleGraphHash",
     "DoubleHash",

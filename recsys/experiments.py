@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterable
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -180,7 +179,7 @@ def train_and_evaluate(
     accountant.track("item_map", items)
     if isinstance(net, LightGCN):
         accountant.track("graph", net.adjacency)
-    learner.train_experience(SimpleNamespace(index=0, train=pairs))
+    learner.learn(pairs, index=0)
     timer = next(p for p in learner.plugins if isinstance(p, CpuTimeBudget))
     start = time.perf_counter()
     user_emb, item_emb = net.final()

@@ -5,8 +5,7 @@ from __future__ import annotations
 import functools
 import math
 import numbers
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -24,7 +23,6 @@ from recsys.mapper_specs import mapper_from_dict
 from recsys.mappers import DoubleHash, FrequencyHash, Full, IdMapper, ModuloHash, remap_table
 from recsys.metrics import as_csr, evaluate
 from recsys.models import MF, LightGCN, adjacency_nbytes
-from recsys.time_budget import CpuTimeBudget, CpuTimes
 from recsys.training import PositivePairs, make_learner
 from streams.interaction_streams import RankingTest
 from streams.interactions import Interactions
@@ -110,9 +108,6 @@ class Recommender(BudgetedEstimator):
         ``steps`` and ``loss`` (the mean loss of its last epoch).
     totals_ : dict
         ``epochs`` and ``steps`` since the last ``fit``.
-    cpu_seconds_ : CpuTimes
-        CPU seconds of the last call (``last``) and since the last ``fit`` (``total``). Time is
-        measured, not learned: it is not part of the state, so a checkpoint does not keep it.
     n_duplicates_ : int
         Duplicate (user, item) pairs dropped from the blocks so far.
     dsl_ : DynamicSparsity or None
@@ -187,8 +182,7 @@ class Recommender(BudgetedEstimator):
 
     def partial_fit(self, X: Interactions, y: None = None) -> Recommender:
         """Learn one block of interactions ``X``; a failure leaves the estimator as it was."""
-        with self._keeping_times():
-            return super().partial_fit(X, y)
+        return super().partial_fit(X, y)
 
     def recluster(self, window: Interactions, resolution: float | None = None) -> Recommender:
         """Re-cluster GraphHash on a window of recent interactions and remap the table rows.
@@ -216,7 +210,7 @@ class Recommender(BudgetedEstimator):
             raise ValueError(f"resolution must be a positive number, got {resolution!r}")
         data = self._validate_input(window, first=False)
         self._check_plan(data, "before re-clustering")  # the maps' growth, before clustering
-        with self._keeping_times(), self._transaction(first=False):
+        with self._transaction(first=False):
             self._recluster(data[0], float(resolution))
         return self
 
@@ -425,7 +419,6 @@ class Recommender(BudgetedEstimator):
         self.accountant_.track("item_map", Live(functools.partial(getattr, model, "item_mapper")))
         if self.model == "lightgcn":
             self.accountant_.track("graph", Live(functools.partial(getattr, model, "adjacency")))
-        self.cpu_seconds_ = CpuTimes()
 
     def _learn(self, data: tuple[Interactions, int]) -> None:
         interactions, dropped = data
@@ -445,8 +438,6 @@ class Recommender(BudgetedEstimator):
             "steps": self.totals_["steps"] + steps,
         }
         self.n_duplicates_ += dropped
-        timer = next(p for p in learner.plugins if isinstance(p, CpuTimeBudget))
-        self.cpu_seconds_ = self.cpu_seconds_.add(timer.seconds_used)
 
     def _grow_vocabulary(self, data: Interactions) -> None:
         """Widen the vocabulary to new IDs; GraphHash assigns them to neighbour clusters."""
@@ -514,17 +505,6 @@ class Recommender(BudgetedEstimator):
         self.learner_.load_state_dict(state["learner"])
         if isinstance(self.model_, LightGCN) and state["graph"] is not None:
             self.model_.adjacency = read_only(state["graph"])
-
-    @contextmanager
-    def _keeping_times(self) -> Iterator[None]:
-        """Keep ``cpu_seconds_`` (not state, so not in the rollback) through a failed call."""
-        times = getattr(self, "cpu_seconds_", None)
-        try:
-            yield
-        except BaseException:
-            if times is not None and hasattr(self, "learner_"):
-                self.cpu_seconds_ = times
-            raise
 
     # --------------------------------------------------------------- internals
     def _final(self, n_users: int) -> tuple[torch.Tensor, torch.Tensor]:

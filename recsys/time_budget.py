@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from continual.plugin import Plugin
@@ -11,19 +10,7 @@ from continual.plugin import Plugin
 if TYPE_CHECKING:  # pragma: no cover
     from continual.learner import Learner
 
-__all__ = ["CpuTimeBudget", "CpuTimes"]
-
-
-@dataclass(frozen=True)
-class CpuTimes:
-    """CPU seconds of the last call and in total: measurements, not learned state."""
-
-    last: float = 0.0
-    total: float = 0.0
-
-    def add(self, seconds: float) -> CpuTimes:
-        """The times after one more call of ``seconds``."""
-        return CpuTimes(seconds, self.total + seconds)
+__all__ = ["CpuTimeBudget"]
 
 
 class CpuTimeBudget(Plugin):

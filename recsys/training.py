@@ -168,20 +168,18 @@ def make_learner(
     and :class:`BPRLoss`; the ``dsl`` plugin when given, and a
     :class:`~recsys.time_budget.CpuTimeBudget` that ends an experience after ``time_budget``
     CPU seconds (and measures them in any case). Train one block with
-    ``learner.train_experience(experience)`` whose ``train`` is a :class:`PositivePairs`.
+    ``learner.learn(pairs)``, ``pairs`` a :class:`PositivePairs`.
 
     Examples
     --------
     >>> import numpy as np, scipy.sparse as sp
-    >>> from types import SimpleNamespace
     >>> from recsys.mappers import Full
     >>> from recsys.models import MF
     >>> from recsys.training import PositivePairs, make_learner
     >>> model = MF(Full(4), Full(4), n_users=4, n_items=4, dim=8)
     >>> learner = make_learner(model, lr=0.05, epochs=30, batch_size=4, reg=0.0)
-    >>> learner.train_experience(SimpleNamespace(index=0, train=PositivePairs.from_matrix(
-    ...     sp.csr_matrix(np.eye(4)))))
-    >>> learner.n_steps, learner.epoch_losses[-1] < 0.2
+    >>> losses = learner.learn(PositivePairs.from_matrix(sp.csr_matrix(np.eye(4))))
+    >>> learner.n_steps, losses[-1] < 0.2
     (30, True)
     >>> print(learner.accountant.ledger())
     account        bytes

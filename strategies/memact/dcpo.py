@@ -652,8 +652,7 @@ class DCPOTrainer:
                 verbose=self.verbose,
             )
             try:
-                self._warm_learner.train_experience(SimpleNamespace(index=0, train=segments))
-                losses = list(self._warm_learner.epoch_losses)
+                losses = self._warm_learner.learn(segments, index=0)
             finally:
                 self._warm_learner = None
         self.model.eval()
