@@ -8,7 +8,8 @@ raises :class:`BudgetExceededError` with the ledger when it does not fit.
 stream and fills a :class:`ScoreMatrix`. :class:`BudgetedEstimator` is the
 scikit-learn base of every estimator (transactional ``partial_fit``, seeding,
 accounting), :func:`save` and :func:`load` write and read its checkpoints, and
-:func:`evaluate_stream` is the evaluation protocol of every domain.
+:func:`evaluate_stream` is the evaluation protocol of every domain. :class:`LazySamples` holds
+the rows of a torch ``Dataset`` that a payload reads only when it trains, predicts or stores.
 """
 
 from continual.accountant import BudgetExceededError, Ledger, MemoryAccountant, Snapshot
@@ -22,12 +23,14 @@ from continual.learner import Learner
 from continual.measure import nbytes
 from continual.plugin import Plugin
 from continual.protocol import evaluate_stream
+from continual.samples import LazySamples
 
 __all__ = [
     "BitMask",
     "BudgetExceededError",
     "BudgetedEstimator",
     "ExemplarStore",
+    "LazySamples",
     "Learner",
     "Ledger",
     "MemoryAccountant",

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
-__all__ = ["format_bytes", "parse_budget"]
+from continual.devices import device_name
+
+__all__ = ["format_bytes", "parse_budget", "parse_budgets"]
 
 _UNITS = {
     "B": 1,
@@ -79,6 +83,44 @@ def parse_budget(budget: int | float | str | None) -> int | None:
     if budget < 0:
         raise ValueError(f"budget must be non-negative bytes, got {budget}")
     return budget
+
+
+def parse_budgets(budget: Any) -> int | dict[str, int] | None:
+    """Convert one budget, or a budget per device, to bytes.
+
+    A mapping such as ``{"cuda:0": "8 GB", "cpu": "32 GB"}`` gives each device its own
+    budget; device names are normalised the way tensors report them (``"cuda"`` is
+    ``"cuda:0"``). Anything else goes to :func:`parse_budget`.
+
+    Examples
+    --------
+    >>> from continual.budget import parse_budgets
+    >>> parse_budgets({"cuda": "8 GB", "cpu": "32 GB"})
+    {'cuda:0': 8000000000, 'cpu': 32000000000}
+    >>> parse_budgets("1 KB")
+    1000
+    """
+    if not isinstance(budget, Mapping):
+        return parse_budget(budget)
+    if not budget:
+        raise ValueError("budget per device must name at least one device, got {}")
+    parsed: dict[str, int] = {}
+    for device, value in budget.items():
+        try:
+            name = device_name(device)
+        except (RuntimeError, TypeError):
+            raise ValueError(
+                f"budget keys must be devices such as 'cpu' or 'cuda:0', got {device!r}"
+            ) from None
+        if name in parsed:
+            raise ValueError(f"budget names device {name!r} twice (as {device!r})")
+        try:
+            parsed[name] = parse_budget(value)
+        except (TypeError, ValueError) as error:
+            raise type(error)(f"budget[{device!r}]: {error}") from None
+        if parsed[name] is None:
+            raise ValueError(f"budget[{device!r}] must be bytes, got None")
+    return parsed
 
 
 def _parse_string(text: str) -> int:

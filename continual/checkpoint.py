@@ -83,8 +83,12 @@ def save(estimator: BudgetedEstimator, path: str | os.PathLike[str]) -> Path:
     return path
 
 
-def load(path: str | os.PathLike[str]) -> BudgetedEstimator:
+def load(path: str | os.PathLike[str], *, device: str | None = None) -> BudgetedEstimator:
     """Read an estimator written by :func:`save`.
+
+    ``device`` replaces the saved ``device`` parameter: a run saved on a GPU resumes on
+    the CPU with ``device="cpu"``, and the other way round. The state's tensors are stored
+    on the CPU and copied to the estimator's device as they are restored.
 
     Raises
     ------
@@ -104,7 +108,10 @@ def load(path: str | os.PathLike[str]) -> BudgetedEstimator:
         raise ValueError(f"{path}: the tensor data does not match its digest (corrupted file)")
     cls = _estimator_class(path, header.get("class"))
     try:
-        estimator = cls(**_decode_params(header.get("params", {})))
+        params = _decode_params(header.get("params", {}))
+        if device is not None:
+            params["device"] = device
+        estimator = cls(**params)
         if header.get("state") is not None:
             estimator.set_state(unflatten(tensors, header["state"]))
     except (KeyError, TypeError, ValueError, RuntimeError) as error:

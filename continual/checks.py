@@ -11,7 +11,8 @@ the caller. Each check raises ``AssertionError`` naming what broke:
   ``rollback="memory"`` and ``rollback="disk"``;
 - a checkpoint taken mid-stream and loaded resumes to exactly the state of an uninterrupted
   run, with bit-identical scores;
-- pickle round trips, and ``clone`` gives an unfitted copy with the same parameters.
+- pickle round trips, and ``clone`` gives an unfitted copy with the same parameters;
+- every tracked module lives on the estimator's ``device``.
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ import torch
 from sklearn.base import clone
 
 from continual.checkpoint import load, save
+from continual.devices import device_name
 from continual.estimator import BudgetedEstimator
+from continual.measure import Live
 from continual.state import flatten
 
 __all__ = ["assert_same_state", "check_estimator"]
@@ -60,6 +63,24 @@ def check_estimator(
         check_failed_partial_fit_rolls_back(make, stream, mode)
     check_checkpoint_resume(make, stream, resume_at)
     check_pickle_and_clone(make, stream)
+    check_device_placement(make, stream)
+
+
+def check_device_placement(make: Callable[..., BudgetedEstimator], stream: Sequence[Any]) -> None:
+    """Every parameter and buffer of every tracked module (the model, a policy, a teacher) is
+    on the estimator's device. Give ``make`` ``device="auto"`` to run this, and every other
+    check, on an accelerator where there is one."""
+    estimator = _learn(make(random_state=0, rollback="memory"), stream)
+    device = device_name(estimator.device_)
+    accountant = estimator.accountant_
+    for name in accountant.accounts:
+        component = accountant.component(name)
+        while isinstance(component, Live):
+            component = component.getter()
+        if isinstance(component, torch.nn.Module):
+            tensors = (*component.parameters(), *component.buffers())
+            elsewhere = sorted({device_name(t.device) for t in tensors} - {device})
+            assert not elsewhere, f"account {name!r} has tensors on {elsewhere}, not on {device}"
 
 
 def _learn(

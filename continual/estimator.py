@@ -31,12 +31,13 @@ import torch
 from sklearn.base import BaseEstimator
 
 from continual.accountant import MemoryAccountant
-from continual.budget import parse_budget
+from continual.budget import parse_budgets
+from continual.devices import device_name, resolve_device
 from continual.evaluation import ScoreMatrix
 from continual.protocol import evaluate_stream
 from continual.rollback import ROLLBACK_MODES, Backup
 
-__all__ = ["BudgetedEstimator", "draw_seed", "resolve_device"]
+__all__ = ["BudgetedEstimator", "draw_seed"]
 
 _FACT_TYPES = (type(None), bool, int, float, str, np.ndarray, np.generic)
 
@@ -96,14 +97,16 @@ class BudgetedEstimator(BaseEstimator, ABC):
     Parameters
     ----------
     budget
-        Bytes as an int or a string such as ``"200 KB"``; None measures without a limit.
+        Bytes as an int or a string such as ``"200 KB"``; a budget per device such as
+        ``{"cuda:0": "8 GB", "cpu": "32 GB"}``; None measures without a limit.
     random_state
         None (a fresh seed, kept as ``seed_``), an int, or a numpy generator to draw one from.
     verbose
         0 silences progress bars; 1 shows them (terminal and Jupyter).
     device
-        Where the tensors live. Only ``"cpu"`` (and ``"auto"``, which resolves to the CPU)
-        is supported yet.
+        Where the model, its optimizer state and the working tensors live: ``"cpu"``,
+        ``"cuda"``, ``"cuda:N"``, ``"mps"`` or ``"auto"`` (the first accelerator, else the
+        CPU). A device this machine does not have is a ``ValueError`` on the first call.
     rollback
         How a failed ``partial_fit`` is undone: ``"memory"`` (a CPU copy of what the call can
         change), ``"disk"`` (the same copy in a temporary file) or ``"off"`` (no backup: a
@@ -254,16 +257,24 @@ class BudgetedEstimator(BaseEstimator, ABC):
         if planned:
             needs = ", ".join(f"{name} needs {size:,} bytes" for name, size in planned.items())
             context = f"{type(self).__name__} {moment}: {needs}, the budget is {self.budget!r}"
-            self.accountant_.check_plan(planned, context)
+            self.accountant_.check_plan(planned, context, device=device_name(self.device_))
 
     @contextmanager
     def seeded(self, offset: int = 0) -> Iterator[None]:
         """Run a block with torch's global generator seeded from ``seed_`` and ``offset``,
         and restored afterwards: whatever the block draws is reproducible, and the caller's
         generator is untouched."""
-        with torch.random.fork_rng(devices=[]):
+        device = self.device_
+        cuda = [device.index] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=cuda, device_type=device.type if cuda else "cuda"):
             torch.manual_seed(self.seed_ * 100_003 + offset)
             yield
+
+    @property
+    def device_(self) -> torch.device:
+        """The torch device ``device`` names here (``"auto"`` resolved; ``"cuda"`` with its
+        index)."""
+        return resolve_device(self.device)
 
     # -------------------------------------------------------------- evaluating
     def evaluate(
@@ -408,7 +419,7 @@ class BudgetedEstimator(BaseEstimator, ABC):
             backup.release()
 
     def _check_shared_params(self) -> None:
-        parse_budget(self.budget)
+        parse_budgets(self.budget)
         if self.rollback not in ROLLBACK_MODES:
             raise ValueError(f"rollback must be one of {ROLLBACK_MODES}, got {self.rollback!r}")
         verbose = self.verbose
@@ -423,28 +434,6 @@ class BudgetedEstimator(BaseEstimator, ABC):
                 f"got {random_state!r}"
             )
         resolve_device(self.device)
-
-
-def resolve_device(device: Any) -> torch.device:
-    """The torch device for a ``device`` parameter; only the CPU is supported yet.
-
-    Examples
-    --------
-    >>> from continual.estimator import resolve_device
-    >>> resolve_device("cpu"), resolve_device("auto")
-    (device(type='cpu'), device(type='cpu'))
-    """
-    if device in ("cpu", "auto"):
-        return torch.device("cpu")
-    if not isinstance(device, str):
-        raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N', 'mps' or 'auto', got {device!r}")
-    try:
-        torch.device(device)
-    except RuntimeError:
-        raise ValueError(
-            f"device must be 'cpu', 'cuda', 'cuda:N', 'mps' or 'auto', got {device!r}"
-        ) from None
-    raise ValueError(f"device={device!r} is not supported yet: expected 'cpu' or 'auto'")
 
 
 def _is_fact(value: Any) -> bool:

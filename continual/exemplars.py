@@ -9,6 +9,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from continual.samples import LazySamples
 from continual.selection import balanced_quotas, herding, reservoir_update
 from continual.state import load_rng_state, read_only, rng_state
 
@@ -17,6 +18,7 @@ __all__ = ["ExemplarStore"]
 POLICIES = ("reservoir", "random", "class_balanced", "herding")
 
 FeatureFn = Callable[[torch.Tensor], "np.ndarray | torch.Tensor"]
+Samples = torch.Tensor | np.ndarray | LazySamples
 
 
 class ExemplarStore:
@@ -51,6 +53,9 @@ class ExemplarStore:
         One of ``"reservoir"``, ``"random"``, ``"class_balanced"``, ``"herding"``.
     random_state
         Seed (``None``, an int or a ``numpy.random.Generator``) for every random choice.
+    device
+        Where the stored tensors live (``"cpu"``, ``"cuda:0"``); None keeps them on the
+        device of the first samples offered. Samples from elsewhere are copied there.
 
     Examples
     --------
@@ -72,9 +77,11 @@ class ExemplarStore:
         self,
         policy: str = "class_balanced",
         random_state: int | np.random.Generator | None = None,
+        device: str | torch.device | None = None,
     ) -> None:
         self.policy = policy
         self.random_state = random_state
+        self.device = device
         self._reset()
 
     def _reset(self) -> None:
@@ -132,7 +139,7 @@ class ExemplarStore:
     # ------------------------------------------------------------------ updates
     def update(
         self,
-        x: torch.Tensor | np.ndarray,
+        x: Samples,
         y: torch.Tensor | np.ndarray,
         *,
         capacity_bytes: int,
@@ -146,11 +153,17 @@ class ExemplarStore:
         is reduced to that many samples by the policy. If the call fails the contents are
         left as they were.
 
+        ``x`` may be a :class:`~continual.samples.LazySamples` (rows of a torch ``Dataset``):
+        then only the rows kept are read and copied into the store (``"herding"`` reads
+        every new sample of a class it re-herds, for its features), and the first row is
+        read once for the dtype and shape. What is stored, and charged, is the same tensor
+        as for an array of the same samples.
+
         Parameters
         ----------
         x
-            Tensor or array of samples, first dimension = samples. Its dtype and sample
-            shape must match earlier updates.
+            Tensor, array or :class:`~continual.samples.LazySamples` of samples, first
+            dimension = samples. Its dtype and sample shape must match earlier updates.
         y
             1-D integer labels, one per sample.
         capacity_bytes
@@ -181,14 +194,14 @@ class ExemplarStore:
                 f"feature_fn must be a callable mapping x to 2-D features for policy "
                 f"'herding', got {feature_fn!r}"
             )
-        stored_x = new_x[:0] if self._x is None else self._x
+        stored_x = self._no_rows(new_x) if self._x is None else self._x
         stored_y = np.empty(0, np.int64) if self._y is None else _labels_numpy(self._y)
         pool_y = np.concatenate([stored_y, new_y])
         label_size = _label_dtype(pool_y).itemsize
-        capacity = capacity_bytes // _per_sample_nbytes(new_x, label_size)
+        capacity = capacity_bytes // _per_sample_nbytes(stored_x, label_size)
         order = self._select(policy, stored_x, new_x, pool_y, capacity, feature_fn)
         self._x = read_only(_gather(stored_x, new_x, order))
-        self._y = read_only(_labels_tensor(pool_y[order], new_x.device))
+        self._y = read_only(_labels_tensor(pool_y[order], stored_x.device))
         self._n_seen += len(new_y)
         return self
 
@@ -328,10 +341,22 @@ class ExemplarStore:
 
     def load_state_dict(self, state: dict[str, object]) -> None:
         """Restore what :meth:`state_dict` returned."""
-        self._x = None if state["x"] is None else read_only(state["x"])
-        self._y = None if state["y"] is None else read_only(state["y"])
+        self._x = None if state["x"] is None else read_only(self._placed(state["x"]))
+        self._y = None if state["y"] is None else read_only(self._placed(state["y"]))
         self._n_seen = int(state["n_seen"])
         load_rng_state(self._rng, state["rng"])
+
+    def _placed(self, tensor: torch.Tensor) -> torch.Tensor:
+        return tensor if self.device is None else tensor.to(self.device)
+
+    def _no_rows(self, x: torch.Tensor | LazySamples) -> torch.Tensor:
+        """An empty tensor with the dtype and sample shape of ``x``'s samples, on the store's
+        device (or on ``x``'s)."""
+        if isinstance(x, LazySamples):
+            empty = torch.empty((0, *x.sample_shape), dtype=x.sample_dtype)
+        else:
+            empty = x[:0]
+        return self._placed(empty)
 
     def __nbytes__(self) -> int:
         """Bytes of storage held by the stored tensors."""
@@ -350,17 +375,24 @@ class ExemplarStore:
         return self.policy
 
     def _check_xy(
-        self, x: torch.Tensor | np.ndarray, y: torch.Tensor | np.ndarray
-    ) -> tuple[torch.Tensor, np.ndarray]:
-        new_x = _as_tensor(x)
-        if new_x.ndim == 0 or len(new_x) == 0:
-            raise ValueError(
-                f"x must hold at least one sample (first dimension = samples), "
-                f"got shape {tuple(new_x.shape)}"
-            )
-        if self._x is not None:
-            new_x = new_x.to(self._x.device)
+        self, x: Samples, y: torch.Tensor | np.ndarray
+    ) -> tuple[torch.Tensor | LazySamples, np.ndarray]:
+        if isinstance(x, LazySamples):
+            if not len(x):
+                raise ValueError("x must hold at least one sample, got an empty LazySamples")
+            new_x = x
+            got = (x.sample_dtype, x.sample_shape)
+        else:
+            new_x = _as_tensor(x)
+            if new_x.ndim == 0 or len(new_x) == 0:
+                raise ValueError(
+                    f"x must hold at least one sample (first dimension = samples), "
+                    f"got shape {tuple(new_x.shape)}"
+                )
+            if self._x is not None:
+                new_x = new_x.to(self._x.device)
             got = (new_x.dtype, tuple(new_x.shape[1:]))
+        if self._x is not None:
             expected = (self._x.dtype, tuple(self._x.shape[1:]))
             if got != expected:
                 raise ValueError(
@@ -379,7 +411,7 @@ class ExemplarStore:
         self,
         policy: str,
         stored_x: torch.Tensor,
-        new_x: torch.Tensor,
+        new_x: torch.Tensor | LazySamples,
         pool_y: np.ndarray,
         capacity: int,
         feature_fn: FeatureFn | None,
@@ -439,7 +471,10 @@ def _as_tensor(x: object) -> torch.Tensor:
             raise TypeError(
                 f"x must have a dtype torch supports, got numpy dtype {x.dtype}"
             ) from None
-    raise TypeError(f"x must be a torch.Tensor or numpy.ndarray, got {type(x).__name__}")
+    raise TypeError(
+        f"x must be a torch.Tensor, a numpy.ndarray or a continual.samples.LazySamples, got "
+        f"{type(x).__name__}"
+    )
 
 
 def _labels_numpy(y: object) -> np.ndarray:
@@ -472,14 +507,21 @@ def _per_sample_nbytes(x: torch.Tensor, label_size: int) -> int:
     return x.element_size() * math.prod(x.shape[1:]) + label_size
 
 
-def _gather(stored: torch.Tensor, new: torch.Tensor, order: np.ndarray) -> torch.Tensor:
-    """Rows ``order`` of ``cat([stored, new])`` in a fresh tensor, without building the cat."""
+def _gather(
+    stored: torch.Tensor, new: torch.Tensor | LazySamples, order: np.ndarray
+) -> torch.Tensor:
+    """Rows ``order`` of ``cat([stored, new])`` in a fresh tensor, without building the cat
+    (of a :class:`~continual.samples.LazySamples`, only those rows are read)."""
     out = torch.empty((len(order), *stored.shape[1:]), dtype=stored.dtype, device=stored.device)
     from_stored = order < len(stored)
     for mask, source, offset in ((from_stored, stored, 0), (~from_stored, new, len(stored))):
         if mask.any():
-            rows = torch.as_tensor(order[mask] - offset, device=source.device)
-            out[torch.as_tensor(np.flatnonzero(mask), device=out.device)] = source[rows]
+            rows = order[mask] - offset
+            if isinstance(source, LazySamples):
+                values = source.read(rows).to(out.device)
+            else:
+                values = source[torch.as_tensor(rows, device=source.device)].to(out.device)
+            out[torch.as_tensor(np.flatnonzero(mask), device=out.device)] = values
     return out
 
 

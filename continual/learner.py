@@ -14,11 +14,14 @@ import torch
 from torch import nn
 
 from continual.accountant import MemoryAccountant
+from continual.devices import device_name, move_to, resolve_device
 from continual.evaluation import ScoreMatrix
-from continual.measure import Reservation, nbytes
+from continual.measure import Reservation, collect_blocks
 from continual.plugin import Plugin, load_plugin_states, sync_accounts
+from continual.precision import Precision
 from continual.progress import progress
 from continual.protocol import evaluate_stream
+from continual.samples import LazySamples
 
 __all__ = [
     "Learner",
@@ -27,6 +30,7 @@ __all__ = [
     "cross_entropy",
     "make_optimizer",
     "optimizer_state_nbytes",
+    "optimizer_state_split",
 ]
 
 OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
@@ -45,20 +49,48 @@ def cross_entropy(output: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 
 
 def array_batches(
-    payload: Any, batch_size: int, generator: torch.Generator
+    payload: Any,
+    batch_size: int,
+    generator: torch.Generator,
+    *,
+    num_workers: int = 0,
+    pin_memory: bool = False,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """The default batches: shuffled ``(x, y)`` mini-batches of an ``(X, y)`` payload.
+
+    The rows are shuffled by ``torch.randperm(len(y), generator=generator)`` and cut in order.
+    ``X`` is an array or a tensor, or a :class:`~continual.samples.LazySamples` (the rows of a
+    torch ``Dataset``): then a ``DataLoader`` with ``num_workers`` and ``pin_memory`` reads
+    the same batches from the data set, one batch at a time (see
+    :meth:`~continual.samples.LazySamples.loader`).
 
     Examples
     --------
     >>> import numpy as np, torch
+    >>> from torch.utils.data import TensorDataset
     >>> from continual.learner import array_batches
-    >>> batches = list(array_batches((np.zeros((5, 2)), np.arange(5)), 2,
-    ...                              torch.Generator().manual_seed(0)))
+    >>> from continual.samples import LazySamples
+    >>> X, y = np.arange(10.0).reshape(5, 2), np.arange(5)
+    >>> batches = list(array_batches((X, y), 2, torch.Generator().manual_seed(0)))
     >>> [len(y) for _, y in batches], sorted(torch.cat([y for _, y in batches]).tolist())
     ([2, 2, 1], [0, 1, 2, 3, 4])
+    >>> lazy = (LazySamples(TensorDataset(torch.as_tensor(X))), y)
+    >>> [b.tolist() for _, b in array_batches(lazy, 2, torch.Generator().manual_seed(0))]
+    [[4, 0], [1, 3], [2]]
+    >>> [b.tolist() for _, b in batches]
+    [[4, 0], [1, 3], [2]]
     """
-    x, y = (as_tensor(part) for part in payload)
+    x, y = payload
+    if isinstance(x, LazySamples):
+        yield from x.loader(
+            batch_size,
+            labels=as_tensor(y),
+            generator=generator,
+            num_workers=num_workers,
+            pin_memory=pin_memory,
+        )
+        return
+    x, y = as_tensor(x), as_tensor(y)
     for index in torch.randperm(len(x), generator=generator).split(batch_size):
         yield x[index], y[index]
 
@@ -135,8 +167,28 @@ def optimizer_state_nbytes(
     >>> optimizer_state_nbytes("sgd", params, lr=0.1, momentum=0.0)
     0
     """
+    return sum(optimizer_state_split(spec, params, torch.device("cpu"), **settings).values())
+
+
+def optimizer_state_split(
+    spec: OptimizerSpec, params: Sequence[torch.Tensor], device: torch.device, **settings: Any
+) -> dict[str, int]:
+    """:func:`optimizer_state_nbytes` per device, for parameters on ``device``.
+
+    State that follows its parameter (moments, momentum buffers) is on ``device``; what torch
+    keeps on the CPU whatever the parameters' device (Adam's step counters, unless the
+    optimizer is fused or capturable) is on ``"cpu"``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from continual.learner import optimizer_state_split
+    >>> params = list(torch.nn.Linear(10, 3).parameters())
+    >>> optimizer_state_split("adam", params, torch.device("cuda", 0), lr=0.1)
+    {'cpu': 8, 'cuda:0': 264}
+    """
     if not params:
-        return 0
+        return {}
     meta = [nn.Parameter(torch.empty_like(p, device="meta")) for p in params]
     for parameter in meta:
         parameter.grad = torch.empty_like(parameter)
@@ -144,8 +196,12 @@ def optimizer_state_nbytes(
         optimizer = make_optimizer(spec, meta, **settings)
         optimizer.step()
     except (RuntimeError, NotImplementedError, TypeError):
-        return 0
-    return nbytes(optimizer)
+        return {}
+    split: dict[str, int] = {}
+    for where, size in collect_blocks(optimizer).size_by_device().items():
+        name = device_name(device) if where == "meta" else where
+        split[name] = split.get(name, 0) + size
+    return split
 
 
 class Learner:
@@ -202,6 +258,24 @@ class Learner:
         Seed of the batch order (the model is initialised by its builder).
     verbose
         0 for silence; otherwise progress bars.
+    device
+        Where the model, its optimizer state and every batch live: ``"cpu"``, ``"cuda"``,
+        ``"cuda:N"``, ``"mps"``, ``"auto"`` (the first accelerator, else the CPU), or None
+        for the device the model is on. The model is moved there, and so is each batch (from
+        pinned memory with ``non_blocking=True`` on CUDA). An unavailable device is a
+        ``ValueError``.
+    precision
+        ``"32"``, ``"bf16-mixed"`` or ``"16-mixed"`` (see
+        :class:`~continual.precision.Precision`): the forward pass and the loss run under
+        ``torch.autocast``; weights and optimizer state stay float32.
+    compile
+        Run the model through ``torch.compile``: True, or a dict of its options such as
+        ``{"mode": "max-autotune"}``. The stored model stays the plain module, so its state,
+        its accounting and the plugins that grow it are unchanged; a grown model is compiled
+        again.
+    num_workers, pin_memory
+        DataLoader options for payloads read from a torch ``Dataset``; ``pin_memory=None``
+        pins when the device is CUDA (array batches are pinned then too).
 
     Attributes
     ----------
@@ -234,11 +308,11 @@ class Learner:
     >>> scores.matrix.shape
     (2, 2)
     >>> print(learner.accountant.ledger())
-    account    bytes  share
-    model         80   8.0%
-    optimizer     80   8.0%
-    total        160  16.0%
-    budget     1,000
+    account    device  bytes  share
+    model         cpu     80   8.0%
+    optimizer     cpu     80   8.0%
+    total                160  16.0%
+    budget             1,000
     """
 
     def __init__(
@@ -261,6 +335,11 @@ class Learner:
         keep_optimizer: bool = False,
         seed: int = 0,
         verbose: int = 0,
+        device: str | torch.device | None = None,
+        precision: str = "32",
+        compile: bool | dict[str, Any] = False,
+        num_workers: int = 0,
+        pin_memory: bool | None = None,
     ) -> None:
         if isinstance(optimizer, str) and optimizer not in OPTIMIZERS:
             raise ValueError(
@@ -270,6 +349,8 @@ class Learner:
         for name, value in (("epochs", epochs), ("batch_size", batch_size)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
+            raise ValueError(f"num_workers must be a non-negative int, got {num_workers!r}")
         self.model = model
         self.plugins = list(plugins)
         self.accountant = MemoryAccountant() if accountant is None else accountant
@@ -287,9 +368,17 @@ class Learner:
         self.keep_optimizer = keep_optimizer
         self.seed = seed
         self.verbose = verbose
+        self.device = _model_device(model) if device is None else resolve_device(device)
+        self.amp = Precision(precision, self.device)
+        self.precision = precision
+        self.compile = compile
+        self.num_workers = num_workers
+        self.pin_memory = self.device.type == "cuda" if pin_memory is None else bool(pin_memory)
         self._reset()
 
     def _reset(self) -> None:
+        self.model.to(self.device)
+        self._compiled: tuple[nn.Module, Any] | None = None
         self.optimizer: torch.optim.Optimizer | None = None
         self.scheduler: Any = None
         self.experience: Any = None
@@ -338,6 +427,7 @@ class Learner:
         self.train_data = experience.train
         self.stop_training = False
         self._call("before_experience")
+        self.model.to(self.device)  # plugins may have grown it with new modules
         self._prepare_optimizer()
         self._sync_accounts()
         self._check_before(experience.index)
@@ -352,18 +442,20 @@ class Learner:
         finally:
             self.batch = self.output = self.loss = None  # drop the autograd graph
         self._call("after_experience")
+        self.model.zero_grad(set_to_none=True)  # gradients are not kept between experiences
         self._sync_accounts()
         self.n_trained += 1
         ledger = self.accountant.snapshot(experience.index)
         ledger.check(context=f"after experience {experience.index}")
 
     def _train_epoch(self, generator: torch.Generator) -> None:
-        total, count = torch.zeros(()), 0
-        for batch in self.batches(self.train_data, self.batch_size, generator):
+        total, count = torch.zeros((), device=self.device), 0
+        options = self.loader_options() if self.batches is array_batches else {}
+        for batch in self.batches(self.train_data, self.batch_size, generator, **options):
             if self.stop_training:
                 break
             self._train_batch(batch)
-            total = total + self.loss.detach().cpu()
+            total = total + self.loss.detach().float()  # stays on the device: no sync
             count += 1
         if count:
             self.epoch_losses.append(float(total) / count)
@@ -371,52 +463,86 @@ class Learner:
             self.scheduler.step()
 
     def _train_batch(self, batch: Any) -> None:
-        self.batch = batch
+        self.batch = self.to_device(batch)
         self._call("before_batch")
         inputs, targets = self.batch
-        self.output = self.forward(inputs)
-        self.loss = self.loss_fn(self.output, targets)
-        self._call("before_backward")
+        with self.amp.autocast():
+            self.output = self.forward(inputs)
+            self.loss = self.loss_fn(self.output, targets)
+            self._call("before_backward")
         self.optimizer.zero_grad(set_to_none=True)
-        self.loss.backward()
+        self.amp.backward(self.loss)
+        self.amp.unscale(self.optimizer)
         self._call("after_backward")
-        self.optimizer.step()
+        self.amp.step(self.optimizer)
         self.n_steps += 1
         self._call("after_batch")
+
+    def to_device(self, batch: Any) -> Any:
+        """``batch`` with every tensor on :attr:`device` (see
+        :func:`~continual.devices.move_to`)."""
+        return move_to(batch, self.device, pin_memory=self.pin_memory)
 
     # ---------------------------------------------------------------- inference
     def forward(self, inputs: Any) -> Any:
         """The model's output for a batch of ``inputs`` (through ``forward`` when given)."""
+        model = self._runnable_model()
         if self.forward_fn is not None:
-            return self.forward_fn(self.model, inputs)
-        return self.model(self.prepare(inputs))
+            return self.forward_fn(model, inputs)
+        return model(self.prepare(inputs))
+
+    def _runnable_model(self) -> nn.Module:
+        """The model, or its compiled version (compiled again when the model was replaced)."""
+        if not self.compile:
+            return self.model
+        if self._compiled is None or self._compiled[0] is not self.model:
+            options = self.compile if isinstance(self.compile, dict) else {}
+            self._compiled = (self.model, torch.compile(self.model, **options))
+        return self._compiled[1]
 
     def prepare(self, x: torch.Tensor) -> torch.Tensor:
-        """Cast stored array inputs to float32 model inputs, times ``input_scale``."""
-        return torch.as_tensor(x).to(torch.float32) * self.input_scale
+        """Stored array inputs as float32 model inputs on :attr:`device`, times
+        ``input_scale`` (moved before the cast, so that ``uint8`` images travel small)."""
+        x = move_to(torch.as_tensor(x), self.device, pin_memory=self.pin_memory)
+        return x.to(torch.float32) * self.input_scale
 
     @torch.no_grad()
     def predict(self, x: Any) -> torch.Tensor:
-        """Outputs (logits for a classifier) for array inputs ``x``, in evaluation mode and in
-        batches."""
-        x = as_tensor(x)
+        """Outputs (logits for a classifier) for inputs ``x``, in evaluation mode and in
+        batches. ``x`` is an array, a tensor or a :class:`~continual.samples.LazySamples`
+        (read batch by batch, in order)."""
         self._call("before_eval")
         self.model.eval()
-        chunks = [self.forward(part) for part in x.split(max(self.batch_size, 256))]
+        chunks = [self.forward(part) for part in self._chunks(x, max(self.batch_size, 256))]
         self._call("after_eval")
         return torch.cat(chunks)
 
     @torch.no_grad()
     def features(self, x: Any) -> torch.Tensor:
-        """Penultimate features from ``model.features`` (used by herding)."""
+        """Penultimate features from ``model.features`` (used by herding), for the same
+        inputs as :meth:`predict`."""
         self.model.eval()
-        x = as_tensor(x)
-        return torch.cat([self.model.features(self.prepare(p)) for p in x.split(256)])
+        return torch.cat([self.model.features(self.prepare(p)) for p in self._chunks(x, 256)])
 
     def accuracy(self, x: Any, y: Any) -> float:
         """Fraction of samples of ``(x, y)`` whose arg-max output is the label."""
         predictions = self.predict(x).argmax(dim=1)
-        return float((predictions == as_tensor(y)).float().mean())
+        return float((predictions == as_tensor(y).to(predictions.device)).float().mean())
+
+    def loader_options(self) -> dict[str, Any]:
+        """``num_workers`` and ``pin_memory`` of the data loaders that read a
+        :class:`~continual.samples.LazySamples` payload; ``pin_memory=None`` pins when the
+        learner's device is CUDA."""
+        pin = getattr(self, "pin_memory", None)
+        if pin is None:
+            pin = torch.device(getattr(self, "device", "cpu")).type == "cuda"
+        return {"num_workers": getattr(self, "num_workers", 0), "pin_memory": bool(pin)}
+
+    def _chunks(self, x: Any, size: int) -> Iterable[torch.Tensor]:
+        """Consecutive batches of at most ``size`` inputs of ``x``, in order."""
+        if isinstance(x, LazySamples):
+            return x.loader(size, **self.loader_options())
+        return as_tensor(x).split(size)
 
     # -------------------------------------------------------------------- state
     def state_dict(self) -> dict[str, Any]:
@@ -433,6 +559,7 @@ class Learner:
             "model": self.model.state_dict(keep_vars=True),
             "optimizer": self.optimizer.state_dict() if keep else None,
             "scheduler": self.scheduler.state_dict() if keep and self.scheduler else None,
+            "precision": self.amp.state_dict(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -442,6 +569,7 @@ class Learner:
         self.model.load_state_dict(state["model"])
         self.n_trained = int(state["n_trained"])
         self.n_steps = int(state["n_steps"])
+        self.amp.load_state_dict(state.get("precision", {}))
         if state["optimizer"] is not None:
             self._prepare_optimizer()
             # torch keeps the given tensors: copy them, so that no other optimizer shares them
@@ -484,23 +612,37 @@ class Learner:
         Measured exactly by :func:`optimizer_state_nbytes` (a dry step on the meta device),
         and cached until the trainable shapes change. SGD with momentum keeps one buffer per
         parameter; Adam keeps two plus a float32 step counter per parameter tensor; plain
-        SGD keeps nothing.
+        SGD keeps nothing. Under ``"16-mixed"`` the gradient scaler's 8 bytes are added.
         """
+        return sum(self._planned_optimizer_state().values())
+
+    def _planned_optimizer_state(self) -> dict[str, int]:
+        """What the optimizer and the gradient scaler will hold, per device."""
         params = self._trainable()
         key = tuple((tuple(p.shape), p.dtype) for p in params)
         if self._planned is None or self._planned[0] != key:
             settings = {"lr": self.lr, "momentum": self.momentum, "weight_decay": self.weight_decay}
-            self._planned = (key, optimizer_state_nbytes(self.optimizer_spec, params, **settings))
-        return self._planned[1]
+            split = optimizer_state_split(self.optimizer_spec, params, self.device, **settings)
+            self._planned = (key, split)
+        planned = dict(self._planned[1])
+        if self.amp.planned_nbytes():
+            name = device_name(self.device)
+            planned[name] = planned.get(name, 0) + self.amp.planned_nbytes()
+        return planned
 
     def _optimizer_items(self) -> list[Any]:
-        """The optimizer's state, plus a reservation for state it will create when it steps.
+        """The optimizer's state, plus a reservation, per device, for state it will create
+        when it steps.
 
         A fresh optimizer holds nothing until its first step, so the budget is
         checked against what training will allocate, not against an empty state.
         """
-        held = _state_nbytes(self.optimizer) if self.optimizer is not None else 0
-        return [self.optimizer, Reservation(max(0, self.optimizer_state_nbytes() - held))]
+        held = collect_blocks([self.optimizer, self.amp]).size_by_device()
+        reserved = [
+            Reservation(max(0, size - held.get(device, 0)), device)
+            for device, size in self._planned_optimizer_state().items()
+        ]
+        return [self.optimizer, self.amp, *reserved]
 
     def _check_before(self, index: int) -> None:
         ledger = self.accountant.ledger()
@@ -519,18 +661,15 @@ class Learner:
         self._accounts = sync_accounts(self.accountant, own, self.plugins, self._accounts)
 
 
+def _model_device(model: nn.Module) -> torch.device:
+    """The device of the model's first parameter or buffer (the CPU for an empty model)."""
+    for tensor in (*model.parameters(), *model.buffers()):
+        return tensor.device
+    return torch.device("cpu")
+
+
 def as_tensor(data: Any) -> torch.Tensor:
     """A tensor view of arrays and tensors (read-only numpy arrays are copied, not written)."""
     if isinstance(data, torch.Tensor):
         return data
     return torch.from_numpy(np.require(np.asarray(data), requirements="W"))
-
-
-def _state_nbytes(optimizer: torch.optim.Optimizer) -> int:
-    """Bytes of the optimizer's state tensors (each owns its storage: no walk needed)."""
-    return sum(
-        t.numel() * t.element_size()
-        for state in optimizer.state.values()
-        for t in state.values()
-        if isinstance(t, torch.Tensor)
-    )

@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from continual.devices import device_name
+
 __all__ = ["Blocks", "Live", "Reservation", "collect_blocks", "nbytes"]
 
 _SCALARS = (int, float, complex, bool, type(None), np.generic)
@@ -40,6 +42,8 @@ class Blocks:
 
     ranges: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
     opaque: dict[Any, int] = field(default_factory=dict)
+    # The device each opaque block is charged to ("cpu" unless its object names one).
+    opaque_devices: dict[Any, str] = field(default_factory=dict)
     # Objects behind opaque keys, kept alive so that their ids are not reused by new objects.
     owners: list[Any] = field(default_factory=list, repr=False)
 
@@ -52,11 +56,13 @@ class Blocks:
         for device, ranges in other.ranges.items():
             self.ranges.setdefault(device, []).extend(ranges)
         self.opaque.update(other.opaque)
+        self.opaque_devices.update(other.opaque_devices)
         self.owners.extend(other.owners)
 
-    def add_opaque(self, kind: str, obj: Any, size: int) -> None:
-        """Charge ``size`` bytes for ``obj``, once however often it is met."""
+    def add_opaque(self, kind: str, obj: Any, size: int, device: str = "cpu") -> None:
+        """Charge ``size`` bytes on ``device`` for ``obj``, once however often it is met."""
         self.opaque[(kind, id(obj))] = size
+        self.opaque_devices[(kind, id(obj))] = device
         self.owners.append(obj)
 
     def merge(self) -> Blocks:
@@ -68,6 +74,17 @@ class Blocks:
         """Bytes covered, each address and each opaque key counted once."""
         covered = sum(stop - start for r in self.merge().ranges.values() for start, stop in r)
         return covered + sum(self.opaque.values())
+
+    def size_by_device(self) -> dict[str, int]:
+        """:meth:`size` split by device name (``"cpu"``, ``"cuda:0"``), devices with bytes
+        only."""
+        sizes: dict[str, int] = {}
+        for device, ranges in self.merge().ranges.items():
+            sizes[device] = sizes.get(device, 0) + sum(stop - start for start, stop in ranges)
+        for key, size in self.opaque.items():
+            device = self.opaque_devices.get(key, "cpu")
+            sizes[device] = sizes.get(device, 0) + size
+        return {device: size for device, size in sizes.items() if size}
 
 
 def nbytes(obj: Any) -> int:
@@ -150,7 +167,9 @@ def _collect(obj: Any, blocks: Blocks, seen: dict[int, Any]) -> None:
     if hasattr(obj, "memory_items") and not isinstance(obj, type):
         _collect_items(obj.memory_items(), blocks, seen)
     elif hasattr(obj, "__nbytes__") and not isinstance(obj, type):
-        blocks.add_opaque("object", obj, _checked_size(obj))
+        device = getattr(obj, "device", None)
+        name = "cpu" if device is None else device_name(device)
+        blocks.add_opaque("object", obj, _checked_size(obj), name)
     elif isinstance(obj, torch.Tensor):
         _collect_tensor(obj, blocks, seen)
     elif isinstance(obj, np.ndarray):
@@ -215,7 +234,7 @@ def _collect_storage(tensor: torch.Tensor, blocks: Blocks) -> None:
     if tensor.device.type == "meta":
         # Meta tensors have no addresses; each storage object is its own block.
         owner = tensor._base if tensor._base is not None else tensor
-        blocks.add_opaque("meta", owner, storage.nbytes())
+        blocks.add_opaque("meta", owner, storage.nbytes(), "meta")
         return
     blocks.add_range(str(tensor.device), storage.data_ptr(), storage.nbytes())
 
@@ -289,7 +308,8 @@ class Live:
 
 
 class Reservation:
-    """Bytes reserved for something that does not exist yet (an optimizer's future state).
+    """Bytes reserved on ``device`` for something that does not exist yet (an optimizer's
+    future state).
 
     Examples
     --------
@@ -297,10 +317,14 @@ class Reservation:
     >>> from continual.measure import Reservation
     >>> nbytes([Reservation(100), Reservation(20)])
     120
+    >>> from continual.measure import collect_blocks
+    >>> collect_blocks([Reservation(100, "cuda:0"), Reservation(20)]).size_by_device()
+    {'cuda:0': 100, 'cpu': 20}
     """
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, device: str | torch.device = "cpu") -> None:
         self.size = size
+        self.device = device
 
     def __nbytes__(self) -> int:
         return self.size

@@ -123,12 +123,15 @@ def _run_method(
     spec = {**(OmegaConf.to_container(exp.get("train") or {}, resolve=True)), **spec}
     spec.setdefault("budget", budget)
     spec["random_state"] = cfg.seed
+    device = cfg.get("device")
+    if device is not None:
+        spec["device"] = device
     checkpoint = folder.path / "checkpoints" / f"{label}.safetensors"
     progress_file = checkpoint.with_suffix(".json")
     start, done = 0, None
     if cfg.get("resume") and progress_file.exists():
         done = json.loads(progress_file.read_text())
-        estimator = load(checkpoint)
+        estimator = load(checkpoint, device=device)
         start = done["experiences"]
     else:
         estimator = instantiate(spec)

@@ -232,7 +232,9 @@ def remap_table(
 ) -> torch.Tensor:
     """Rows for ``new``: each is the mean embedding, under ``old``, of the IDs mapped to it.
 
-    Rows of ``new`` that no ID of ``ids`` reaches keep their value in ``init``.
+    Rows of ``new`` that no ID of ``ids`` reaches keep their value in ``init``. The result is
+    on the device of ``table`` (``init`` is moved there); the mappers' rows are computed on
+    the CPU.
 
     Examples
     --------
@@ -243,16 +245,17 @@ def remap_table(
     [2.0, 2.0]
     """
     ids = as_ids(ids)
+    like = {"dtype": table.dtype, "device": table.device}
     with torch.no_grad():
-        embeddings = table[torch.from_numpy(old.rows(ids))].sum(1)
-        target = torch.from_numpy(new.rows(ids))
-        out = torch.zeros(new.n_rows, table.shape[1], dtype=table.dtype)
-        count = torch.zeros(new.n_rows, dtype=table.dtype)
+        embeddings = table[torch.from_numpy(old.rows(ids)).to(table.device)].sum(1)
+        target = torch.from_numpy(new.rows(ids)).to(table.device)
+        out = torch.zeros(new.n_rows, table.shape[1], **like)
+        count = torch.zeros(new.n_rows, **like)
         for column in range(target.shape[1]):
             out.index_add_(0, target[:, column], embeddings / target.shape[1])
-            count.index_add_(0, target[:, column], torch.ones(len(ids), dtype=table.dtype))
+            count.index_add_(0, target[:, column], torch.ones(len(ids), **like))
         reached = count > 0
-        result = init.clone()
+        result = init.to(table.device, copy=True)
         result[reached] = out[reached] / count[reached, None]
     return result
 

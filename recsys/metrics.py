@@ -22,14 +22,15 @@ def evaluate(
 ) -> dict[str, float | int]:
     """Rank every item for every user with test items; return Recall@k and NDCG@k.
 
-    Scores are ``user_emb @ item_emb.T`` in float32, one matrix product per batch of users.
-    Each user's training items are set to ``-inf`` through the CSR indices of ``train`` (no loop
-    per user),
-    the top ``k`` is taken with :func:`torch.topk`, and hits are looked up in the sorted
-    (user, item) keys of ``test``. Recall is hits / |test items| (the LightGCN definition); NDCG
-    uses binary gains and the ideal DCG over ``min(k, |test items|)`` from a precomputed
-    discount table. Both are averaged over users with at least one test item; the others are
-    excluded and counted in ``n_users_without_test``.
+    Scores are ``user_emb @ item_emb.T`` in float32, one matrix product per batch of users, on
+    the device of the embeddings (tensors on an accelerator stay there; arrays and CPU tensors
+    use numpy's BLAS). Each user's training items are set to ``-inf`` through the CSR indices
+    of ``train`` (no loop per user), the top ``k`` is taken with :func:`torch.topk` on that
+    device, and only the top-``k`` indices come back to the CPU, where hits are looked up in
+    the sorted (user, item) keys of ``test``. Recall is hits / |test items| (the LightGCN
+    definition); NDCG uses binary gains and the ideal DCG over ``min(k, |test items|)`` from
+    a precomputed discount table. Both are averaged over users with at least one test item;
+    the others are excluded and counted in ``n_users_without_test``.
 
     Parameters
     ----------
@@ -61,7 +62,7 @@ def evaluate(
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
         raise ValueError(f"k must be a positive int, got {k!r}")
     users = _float32("user_emb", user_emb)
-    items = _float32("item_emb", item_emb)
+    items = _float32("item_emb", item_emb, users.device)
     if users.shape[1] != items.shape[1]:
         raise ValueError(
             f"user_emb and item_emb must share their width, got {users.shape[1]} and "
@@ -75,13 +76,21 @@ def evaluate(
     ideal = np.concatenate([[1.0], np.cumsum(discount)])  # ideal[n] = IDCG with n relevant
     test_keys = _keys(test_csr)
     recall_sum = ndcg_sum = 0.0
-    users_np, items_t = users.numpy(), items.numpy().T  # numpy's BLAS: fastest here
+    device = users.device
+    on_cpu = device.type == "cpu"
+    if on_cpu:
+        users_np, items_t = users.numpy(), items.numpy().T  # numpy's BLAS: fastest here
+    else:
+        items_t = items.T
     for start in range(0, evaluated.size, batch_size):
         batch = evaluated[start : start + batch_size]
-        scores = torch.from_numpy(users_np[batch] @ items_t)
+        if on_cpu:
+            scores = torch.from_numpy(users_np[batch] @ items_t)
+        else:
+            scores = users[torch.from_numpy(batch).to(device)] @ items_t
         rows, cols = _train_entries(train_csr, batch)
-        scores[rows, cols] = -torch.inf
-        top = torch.topk(scores, k, dim=1, sorted=True).indices.numpy()
+        scores[rows.to(device), cols.to(device)] = -torch.inf
+        top = torch.topk(scores, k, dim=1, sorted=True).indices.cpu().numpy()
         keys = batch[:, None].astype(np.int64) * test_csr.shape[1] + top
         position = np.minimum(np.searchsorted(test_keys, keys), test_keys.size - 1)
         hits = test_keys[position] == keys
@@ -123,13 +132,13 @@ def as_csr(data: Any, name: str = "data") -> sp.csr_matrix:
     return matrix
 
 
-def _float32(name: str, emb: Any) -> torch.Tensor:
-    tensor = (
-        emb.detach().cpu() if isinstance(emb, torch.Tensor) else torch.from_numpy(np.asarray(emb))
-    )
+def _float32(name: str, emb: Any, device: torch.device | None = None) -> torch.Tensor:
+    """``emb`` as a 2-D float32 tensor on ``device`` (by default where a tensor is, else the
+    CPU)."""
+    tensor = emb.detach() if isinstance(emb, torch.Tensor) else torch.from_numpy(np.asarray(emb))
     if tensor.ndim != 2:
         raise ValueError(f"{name} must be 2-D (n, d), got shape {tuple(tensor.shape)}")
-    return tensor.to(torch.float32).contiguous()
+    return tensor.to(device=device, dtype=torch.float32).contiguous()
 
 
 def _aligned(

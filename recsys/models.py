@@ -20,7 +20,14 @@ from continual.state import read_only
 from recsys.dsl import DenseTable, SparseTable
 from recsys.mappers import IdMapper
 
-__all__ = ["MF", "LightGCN", "Representation", "adjacency_nbytes", "normalized_adjacency"]
+__all__ = [
+    "MF",
+    "LightGCN",
+    "Representation",
+    "adjacency_nbytes",
+    "index_dtype",
+    "normalized_adjacency",
+]
 
 
 class Representation(NamedTuple):
@@ -103,7 +110,7 @@ class MF(nn.Module):
     def lookup(self, weight: torch.Tensor, ids: Any, side: str) -> torch.Tensor:
         """Layer-0 embeddings of ``ids`` (``side`` is ``"user"`` or ``"item"``)."""
         mapper = self.user_mapper if side == "user" else self.item_mapper
-        rows = torch.from_numpy(mapper.rows(np.asarray(ids)))
+        rows = torch.from_numpy(mapper.rows(np.asarray(ids))).to(weight.device)
         if side == "item":
             rows = rows + self.user_mapper.n_rows
         return weight[rows].sum(1)
@@ -129,7 +136,7 @@ class LightGCN(MF):
 
     No weights or nonlinearities; the final embedding is the mean of the layer outputs. Stores,
     besides what :class:`MF` stores, the normalised adjacency as a torch sparse CSR matrix
-    (int64 indices, float32 values: :func:`adjacency_nbytes`), needed at inference. It is not a
+    (int32 indices, float32 values: :func:`adjacency_nbytes`), needed at inference. It is not a
     parameter or buffer: an estimator charges it apart, and replaces it (never modifies it in
     place) when the graph changes. ``graph=None`` leaves it unset until :meth:`set_graph`.
 
@@ -167,7 +174,8 @@ class LightGCN(MF):
         """Use the user × item ``graph`` (resized to the vocabulary) for propagation."""
         graph = sp.csr_matrix(graph)
         graph.resize((self.n_users, self.n_items))
-        self.adjacency = read_only(normalized_adjacency(graph))
+        device = next(self.table.parameters()).device
+        self.adjacency = read_only(normalized_adjacency(graph).to(device))
 
     def propagate(self, weight: torch.Tensor) -> torch.Tensor:
         """Mean over layers 0..n_layers of the propagated user and item embeddings."""
@@ -180,15 +188,20 @@ class LightGCN(MF):
             ]
         )
         total = layer
-        for _ in range(self.n_layers):
-            layer = torch.sparse.mm(self.adjacency, layer)
-            total = total + layer
+        # sparse products have no low-precision kernels on the CPU: run them in float32
+        with torch.autocast(layer.device.type, enabled=False):
+            layer = layer.float()
+            for _ in range(self.n_layers):
+                layer = _SymmetricProduct.apply(self.adjacency, layer)
+                total = total + layer
         return total / (self.n_layers + 1)
 
     def forward(self, users: np.ndarray, items: np.ndarray) -> Representation:
         weight = self.table.dense()
         final = self.propagate(weight)
-        users_t, items_t = torch.from_numpy(np.asarray(users)), torch.from_numpy(np.asarray(items))
+        users_t, items_t = (
+            torch.from_numpy(np.asarray(ids)).to(final.device) for ids in (users, items)
+        )
         return Representation(
             final[users_t],
             final[self.n_users + items_t],
@@ -206,8 +219,9 @@ class LightGCN(MF):
 def adjacency_nbytes(n_users: int, n_items: int, n_edges: int) -> int:
     """Bytes of :func:`normalized_adjacency` for ``n_edges`` distinct user-item pairs.
 
-    From sizes alone: int64 row pointers for ``n_users + n_items + 1`` rows, and an int64
-    column index plus a float32 value for each of the ``2 * n_edges`` stored entries.
+    From sizes alone: row pointers for ``n_users + n_items + 1`` rows, and a column index
+    plus a float32 value for each of the ``2 * n_edges`` stored entries; the indices are
+    int32 (4 bytes), or int64 (8) for a graph too large for int32 (:func:`index_dtype`).
 
     Examples
     --------
@@ -215,23 +229,58 @@ def adjacency_nbytes(n_users: int, n_items: int, n_edges: int) -> int:
     >>> from continual import nbytes
     >>> from recsys.models import adjacency_nbytes, normalized_adjacency
     >>> graph = sp.csr_matrix(np.array([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]]))
-    >>> adjacency_nbytes(2, 3, 3) == nbytes(normalized_adjacency(graph))
-    True
+    >>> adjacency_nbytes(2, 3, 3), nbytes(normalized_adjacency(graph))  # 4 x 6 + 8 x 6
+    (72, 72)
     """
-    return 8 * (int(n_users) + int(n_items) + 1) + 12 * 2 * int(n_edges)
+    n_rows, n_entries = int(n_users) + int(n_items), 2 * int(n_edges)
+    index = torch.empty(0, dtype=index_dtype(n_rows, n_entries)).element_size()
+    return index * (n_rows + 1) + (index + 4) * n_entries
+
+
+def index_dtype(n_rows: int, n_entries: int) -> torch.dtype:
+    """The index dtype of a CSR matrix: int32 when its sizes fit, else int64.
+
+    Examples
+    --------
+    >>> from recsys.models import index_dtype
+    >>> index_dtype(70_839, 1_620_256), index_dtype(10, 2**31)
+    (torch.int32, torch.int64)
+    """
+    return torch.int32 if max(int(n_rows), int(n_entries)) < 2**31 else torch.int64
+
+
+class _SymmetricProduct(torch.autograd.Function):
+    """``adjacency @ x`` for a symmetric sparse ``adjacency``, whose gradient with respect to
+    ``x`` is ``adjacency @ grad``: torch's own backward of a CSR product builds the transpose
+    at every step, which costs more than the product itself."""
+
+    @staticmethod
+    def forward(ctx: Any, adjacency: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        ctx.adjacency = adjacency
+        return torch.sparse.mm(adjacency, x)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[None, torch.Tensor]:
+        return None, torch.sparse.mm(ctx.adjacency, grad)
 
 
 def normalized_adjacency(graph: sp.spmatrix) -> torch.Tensor:
     """``D^-1/2 A D^-1/2`` of the bipartite graph ``[[0, R], [R^T, 0]]``, as torch sparse CSR.
 
+    The indices are :func:`index_dtype`'s (int32 unless the graph is too large for it): they
+    take half the bytes of int64, and ``torch.sparse.mm`` is not slower with them.
+
     Examples
     --------
     >>> import numpy as np, scipy.sparse as sp
     >>> from recsys.models import normalized_adjacency
-    >>> normalized_adjacency(sp.csr_matrix(np.array([[1.0, 1.0]]))).to_dense()
+    >>> adjacency = normalized_adjacency(sp.csr_matrix(np.array([[1.0, 1.0]])))
+    >>> adjacency.to_dense()
     tensor([[0.0000, 0.7071, 0.7071],
             [0.7071, 0.0000, 0.0000],
             [0.7071, 0.0000, 0.0000]])
+    >>> adjacency.crow_indices().dtype, adjacency.col_indices().dtype
+    (torch.int32, torch.int32)
     """
     graph = sp.csr_matrix(graph, dtype=np.float32)
     graph.data[:] = 1.0
@@ -242,11 +291,12 @@ def normalized_adjacency(graph: sp.spmatrix) -> torch.Tensor:
     adjacency = sp.diags(scale) @ adjacency @ sp.diags(scale)
     adjacency = sp.csr_matrix(adjacency, dtype=np.float32)
     adjacency.sort_indices()
+    dtype = index_dtype(adjacency.shape[0], adjacency.nnz)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # beta-state and invariant-check notices
         return torch.sparse_csr_tensor(
-            torch.from_numpy(adjacency.indptr.astype(np.int64)),
-            torch.from_numpy(adjacency.indices.astype(np.int64)),
+            torch.from_numpy(adjacency.indptr).to(dtype),
+            torch.from_numpy(adjacency.indices).to(dtype),
             torch.from_numpy(adjacency.data),
             size=adjacency.shape,
         )

@@ -16,6 +16,7 @@ from sklearn.utils.validation import check_is_fitted
 from continual.estimator import BudgetedEstimator
 from continual.learner import optimizer_state_nbytes
 from continual.measure import Live, nbytes
+from continual.precision import PRECISIONS, Precision
 from continual.state import read_only
 from recsys.dsl import DenseTable, DynamicSparsity, SparseTable, table_nbytes
 from recsys.graphhash import DoubleGraphHash, GraphHash
@@ -44,7 +45,11 @@ class Recommender(BudgetedEstimator):
     and items of the first block at ``resolution``. Training is BPR on
     :class:`continual.Learner` (:func:`recsys.training.make_learner`): Adam, one uniform
     negative per positive, ``reg`` times the L2 norm of the batch embeddings; DSL (``density
-    < 1``) and the CPU ``time_budget`` are its plugins.
+    < 1``) and the CPU ``time_budget`` are its plugins. The table is initialised on the CPU
+    (a seed gives the same weights on every device), then the table, Adam's state and
+    LightGCN's graph live on ``device``; the ID mappers and the negative sampling are numpy,
+    on the CPU, and the scores of :meth:`recommend` and :meth:`scores` are computed on
+    ``device``.
 
     New IDs: with the Full and the hashing mappers, IDs never seen go to hashed fallback rows,
     so the stored state does not grow with new IDs (only the vocabulary sizes, two numbers,
@@ -92,6 +97,9 @@ class Recommender(BudgetedEstimator):
         0 silences progress bars.
     device, rollback
         As in :class:`~continual.estimator.BudgetedEstimator`.
+    precision
+        ``"32"``, ``"bf16-mixed"`` or ``"16-mixed"``: mixed precision through
+        ``torch.autocast`` (see :class:`~continual.precision.Precision`).
 
     Attributes
     ----------
@@ -154,6 +162,7 @@ class Recommender(BudgetedEstimator):
         random_state: int | None = None,
         verbose: int = 0,
         device: str = "cpu",
+        precision: str = "32",
         rollback: str = "memory",
     ) -> None:
         self.model = model
@@ -173,6 +182,7 @@ class Recommender(BudgetedEstimator):
         self.random_state = random_state
         self.verbose = verbose
         self.device = device
+        self.precision = precision
         self.rollback = rollback
 
     # ----------------------------------------------------------------- fitting
@@ -220,15 +230,15 @@ class Recommender(BudgetedEstimator):
         check_is_fitted(self, "learner_")
         users = np.asarray(users, dtype=np.int64)
         user_emb, item_emb = self._final(int(users.max()) + 1 if users.size else 0)
-        scores = user_emb[torch.from_numpy(users)] @ item_emb.T
+        device = item_emb.device
+        scores = user_emb[torch.from_numpy(users).to(device)] @ item_emb.T
         if exclude is not None:
             seen = _matrix(exclude, max(self.n_users_, int(users.max()) + 1), self.n_items_)
             sub = seen[users]
             rows = np.repeat(np.arange(users.size), np.diff(sub.indptr))
-            scores[
-                torch.from_numpy(rows), torch.from_numpy(sub.indices.astype(np.int64))
-            ] = -torch.inf
-        return torch.topk(scores, min(k, scores.shape[1]), dim=1).indices.numpy()
+            columns = torch.from_numpy(sub.indices.astype(np.int64)).to(device)
+            scores[torch.from_numpy(rows).to(device), columns] = -torch.inf
+        return torch.topk(scores, min(k, scores.shape[1]), dim=1).indices.cpu().numpy()
 
     def scores(
         self, X: Interactions, y: None = None, *, train: Interactions | None = None, k: int = 20
@@ -293,6 +303,8 @@ class Recommender(BudgetedEstimator):
         for name in ("n_user_rows", "n_item_rows", "update_every"):
             if getattr(self, name) is not None:
                 _positive_int(name, getattr(self, name))
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         for name in ("lr", "resolution"):
             if not (_is_number(getattr(self, name)) and getattr(self, name) > 0):
                 raise ValueError(f"{name} must be a positive number, got {getattr(self, name)!r}")
@@ -365,12 +377,14 @@ class Recommender(BudgetedEstimator):
         return rows, 4 * (max_user + 1) + 16 + extra, 4 * (max_item + 1) + 16 + extra
 
     def _adam_nbytes(self, n_rows: int) -> int:
+        """Adam's state for the table, plus the gradient scaler's under ``"16-mixed"``."""
         if self.density < 1.0:
             shape: tuple[int, ...] = (SparseTable.planned_nnz(n_rows, self.dim, self.density),)
         else:
             shape = (n_rows, self.dim)
         param = torch.nn.Parameter(torch.empty(shape, device="meta"))
-        return optimizer_state_nbytes("adam", [param], lr=self.lr)
+        scaler = Precision(self.precision, self.device_).planned_nbytes()
+        return optimizer_state_nbytes("adam", [param], lr=self.lr) + scaler
 
     def _make_mappers(self, data: Interactions) -> tuple[IdMapper, IdMapper]:
         seed = self.seed_
@@ -413,6 +427,8 @@ class Recommender(BudgetedEstimator):
             dsl=dsl,
             seed=self.seed_,
             verbose=self.verbose,
+            device=self.device_,
+            precision=self.precision,
         )
         self.model_, self.dsl_ = model, dsl
         self.accountant_.track("user_map", Live(functools.partial(getattr, model, "user_mapper")))
@@ -423,8 +439,7 @@ class Recommender(BudgetedEstimator):
     def _learn(self, data: tuple[Interactions, int]) -> None:
         interactions, dropped = data
         self._grow_vocabulary(interactions)
-        if isinstance(self.model_, LightGCN):
-            self.model_.set_graph(_matrix(interactions, self.n_users_, self.n_items_))
+        self._set_graph(interactions)
         pairs = PositivePairs.from_arrays(interactions.users, interactions.items, self.n_items_)
         learner = self.learner_
         before = learner.n_steps
@@ -472,7 +487,7 @@ class Recommender(BudgetedEstimator):
         weight = model.table.dense().detach()
         old_users, old_items = model.user_mapper, model.item_mapper
         generator = torch.Generator().manual_seed(self.seed_ * 100_003 + 7 + self.learner_.n_steps)
-        init = torch.randn(n_rows, self.dim, generator=generator) * 0.1
+        init = (torch.randn(n_rows, self.dim, generator=generator) * 0.1).to(weight.device)
         new_users = remap_table(
             old_users,
             users,
@@ -489,12 +504,11 @@ class Recommender(BudgetedEstimator):
         )
         model.user_mapper, model.item_mapper = users, items
         self.user_map_, self.item_map_ = users.to_dict(), items.to_dict()
-        model.table = DenseTable(n_rows, self.dim, seed=self.seed_)  # overwritten below
-        with torch.no_grad():
+        model.table = DenseTable(n_rows, self.dim, seed=self.seed_).to(weight.device)
+        with torch.no_grad():  # the initial values are overwritten
             model.table.weight.copy_(torch.cat([new_users, new_items]))
         self.learner_.optimizer = None  # Adam restarts on the new rows
-        if isinstance(model, LightGCN):
-            model.set_graph(_matrix(data, self.n_users_, self.n_items_))
+        self._set_graph(data)
         self.accountant_.check("Recommender.recluster")
 
     def _state_dict(self) -> dict[str, Any]:
@@ -504,7 +518,13 @@ class Recommender(BudgetedEstimator):
     def _load_state_dict(self, state: dict[str, Any]) -> None:
         self.learner_.load_state_dict(state["learner"])
         if isinstance(self.model_, LightGCN) and state["graph"] is not None:
-            self.model_.adjacency = read_only(state["graph"])
+            self.model_.adjacency = read_only(state["graph"].to(self.device_))
+
+    def _set_graph(self, data: Interactions) -> None:
+        """LightGCN: propagate over the graph of ``data`` (normalised on the CPU, then moved
+        to the table's device); nothing for MF."""
+        if isinstance(self.model_, LightGCN):
+            self.model_.set_graph(_matrix(data, self.n_users_, self.n_items_))
 
     # --------------------------------------------------------------- internals
     def _final(self, n_users: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -161,6 +161,8 @@ def make_learner(
     dsl: DynamicSparsity | None = None,
     seed: int = 0,
     verbose: int = 0,
+    device: str | torch.device | None = None,
+    precision: str = "32",
 ) -> Learner:
     """The Learner that trains an MF or LightGCN ``model`` with BPR.
 
@@ -168,7 +170,10 @@ def make_learner(
     and :class:`BPRLoss`; the ``dsl`` plugin when given, and a
     :class:`~recsys.time_budget.CpuTimeBudget` that ends an experience after ``time_budget``
     CPU seconds (and measures them in any case). Train one block with
-    ``learner.learn(pairs)``, ``pairs`` a :class:`PositivePairs`.
+    ``learner.learn(pairs)``, ``pairs`` a :class:`PositivePairs`. ``device`` and
+    ``precision`` are the :class:`~continual.Learner`'s: the model and Adam's state live on
+    ``device`` (None: where the model is); the batches stay numpy ID arrays, which the model
+    maps to table rows (the mappers are numpy, on the CPU).
 
     Examples
     --------
@@ -182,10 +187,10 @@ def make_learner(
     >>> learner.n_steps, losses[-1] < 0.2
     (30, True)
     >>> print(learner.accountant.ledger())
-    account        bytes
-    model            320
-    optimizer        644
-    total            964
+    account    device  bytes
+    model         cpu    320
+    optimizer     cpu    644
+    total                964
     """
     plugins: list[Any] = [] if dsl is None else [dsl]
     plugins.append(CpuTimeBudget(time_budget))
@@ -203,4 +208,6 @@ def make_learner(
         keep_optimizer=True,
         seed=seed,
         verbose=verbose,
+        device=device,
+        precision=precision,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from abc import abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -12,11 +13,13 @@ from sklearn.base import ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
+from torch.utils.data import Dataset
 
 from continual.estimator import BudgetedEstimator
 from continual.learner import Learner
 from continual.measure import nbytes
 from continual.plugin import Plugin
+from continual.samples import LazySamples, dataset_labels
 from strategies.backbones import make_backbone
 from strategies.der import DER
 from strategies.finetune import Finetune
@@ -39,7 +42,7 @@ class ContinualClassifier(ClassifierMixin, BudgetedEstimator):
 
     Subclasses store their hyperparameters in ``__init__`` (at least those of
     :class:`~continual.estimator.BudgetedEstimator` and ``optimizer``, ``lr``, ``epochs``,
-    ``batch_size`` and ``input_scale``) and implement :meth:`_make_model` and
+    ``batch_size``, ``input_scale`` and ``precision``) and implement :meth:`_make_model` and
     :meth:`_make_plugins`.
 
     The conventions follow :class:`sklearn.linear_model.SGDClassifier`: ``classes`` is
@@ -68,11 +71,11 @@ class ContinualClassifier(ClassifierMixin, BudgetedEstimator):
     >>> class LinearClassifier(ContinualClassifier):
     ...     def __init__(self, budget=None, *, optimizer="sgd", lr=0.1, epochs=5, batch_size=16,
     ...                  input_scale=1.0, random_state=None, verbose=0, device="cpu",
-    ...                  rollback="memory"):
+    ...                  precision="32", rollback="memory"):
     ...         self.budget, self.optimizer, self.lr, self.epochs = budget, optimizer, lr, epochs
     ...         self.batch_size, self.input_scale = batch_size, input_scale
     ...         self.random_state, self.verbose = random_state, verbose
-    ...         self.device, self.rollback = device, rollback
+    ...         self.device, self.precision, self.rollback = device, precision, rollback
     ...     def _make_model(self, n_features, n_classes):
     ...         return torch.nn.Linear(n_features, n_classes)
     ...     def _make_plugins(self):
@@ -93,20 +96,24 @@ class ContinualClassifier(ClassifierMixin, BudgetedEstimator):
         """The strategy's plugins, seeded from ``seed_``."""
 
     # ----------------------------------------------------------------- fitting
-    def fit(self, X: Any, y: Any) -> ContinualClassifier:
-        """Forget everything and learn ``(X, y)`` as one experience."""
-        classes = np.unique(np.asarray(y)) if y is not None else None
+    def fit(self, X: Any, y: Any = None) -> ContinualClassifier:
+        """Forget everything and learn ``(X, y)`` as one experience (the classes are those
+        of ``y``, or of the data set's ``targets``)."""
+        labels = dataset_labels(X, y, name="X") if _is_lazy(X) and y is None else y
+        classes = np.unique(np.asarray(labels)) if labels is not None else None
         return super().fit(X, y, classes=classes)
 
-    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> ContinualClassifier:
+    def partial_fit(self, X: Any, y: Any = None, classes: Any = None) -> ContinualClassifier:
         """Learn one experience ``(X, y)``.
 
         Parameters
         ----------
         X
-            Array of shape (n_samples, n_features).
+            Array of shape (n_samples, n_features), or a torch ``Dataset`` (or
+            :class:`~continual.samples.LazySamples`) read sample by sample.
         y
-            Labels, each one of the declared classes.
+            Labels, each one of the declared classes; required with an array, optional with
+            a data set (its ``targets`` then).
         classes
             Every class of the stream; required on the first call, optional (and then equal
             to the first) afterwards.
@@ -115,11 +122,17 @@ class ContinualClassifier(ClassifierMixin, BudgetedEstimator):
 
     # --------------------------------------------------------------- inference
     def predict_proba(self, X: Any) -> np.ndarray:
-        """Class probabilities, columns ordered as ``classes_``."""
+        """Class probabilities, columns ordered as ``classes_``.
+
+        ``X`` is an array, a torch ``Dataset`` or a :class:`~continual.samples.LazySamples`
+        (read batch by batch)."""
         check_is_fitted(self)
-        X = _compact(validate_data(self, X, reset=False, dtype="numeric"))
+        if _is_lazy(X):
+            X = _check_samples(self, X, reset=False)
+        else:
+            X = _compact(validate_data(self, X, reset=False, dtype="numeric"))
         logits = self.learner_.predict(X)
-        return torch.softmax(logits, dim=1).numpy().astype(np.float64)
+        return torch.softmax(logits, dim=1).cpu().numpy().astype(np.float64)
 
     def predict(self, X: Any) -> np.ndarray:
         """Most probable class of each sample."""
@@ -133,12 +146,25 @@ class ContinualClassifier(ClassifierMixin, BudgetedEstimator):
     # ------------------------------------------------------- BudgetedEstimator
     def _validate_input(
         self, X: Any, y: Any = None, *, first: bool, classes: Any = None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        if y is not None and hasattr(X, "__len__") and len(X) == 0:
-            raise ValueError(
-                "X must hold at least one sample: an experience cannot be empty, got 0 samples"
-            )
-        X, y = validate_data(self, X, y, reset=first, dtype="numeric")
+    ) -> tuple[np.ndarray | LazySamples, np.ndarray]:
+        """Arrays through ``validate_data``; a torch ``Dataset`` or a
+        :class:`~continual.samples.LazySamples` by one sample's size (nothing else is read),
+        with its labels from ``y`` or the data set's ``targets``."""
+        if _is_lazy(X):
+            X = _check_samples(self, X, reset=first)
+            y = dataset_labels(X, y, name="X")
+        else:
+            if y is None:
+                raise ValueError(
+                    f"{type(self).__name__} requires y to be passed, but the target y is None "
+                    "(X is an array; only a torch Dataset carries its own labels, its targets)"
+                )
+            if hasattr(X, "__len__") and len(X) == 0:
+                raise ValueError(
+                    "X must hold at least one sample: an experience cannot be empty, got 0 samples"
+                )
+            X, y = validate_data(self, X, y, reset=first, dtype="numeric")
+            X = _compact(X)
         check_classification_targets(y)
         if first and classes is None:
             raise ValueError(
@@ -158,7 +184,7 @@ class ContinualClassifier(ClassifierMixin, BudgetedEstimator):
                 f"y contains labels {unknown.tolist()} outside the declared classes "
                 f"{known.tolist()}; declare every class in `classes` on the first call"
             )
-        return _compact(X), y
+        return X, y
 
     def _initialize(self, data: Any, classes: Any = None) -> None:
         self.classes_ = np.unique(np.asarray(classes))
@@ -186,6 +212,7 @@ class ContinualClassifier(ClassifierMixin, BudgetedEstimator):
             accountant=self.accountant_,
             seed=self.seed_,
             verbose=self.verbose,
+            device=self.device_,
             **self._learner_settings(),
         )
 
@@ -196,6 +223,7 @@ class ContinualClassifier(ClassifierMixin, BudgetedEstimator):
             "epochs": self.epochs,
             "batch_size": self.batch_size,
             "input_scale": self.input_scale,
+            "precision": self.precision,
         }
 
     def _learn(self, data: tuple[np.ndarray, np.ndarray]) -> None:
@@ -230,6 +258,36 @@ class ContinualClassifier(ClassifierMixin, BudgetedEstimator):
 def _compact(X: np.ndarray) -> np.ndarray:
     """Keep integer inputs as they are; store floating inputs as float32."""
     return X.astype(np.float32, copy=False) if X.dtype.kind == "f" else X
+
+
+def _is_lazy(X: Any) -> bool:
+    return isinstance(X, (Dataset, LazySamples))
+
+
+def _check_samples(estimator: ContinualClassifier, X: Any, *, reset: bool) -> LazySamples:
+    """Rows of a torch data set, checked by the number of values in one sample (the first
+    row is read); ``reset`` records it as ``n_features_in_``."""
+    if isinstance(X, Dataset):
+        if not hasattr(X, "__len__") or not hasattr(X, "__getitem__"):
+            raise TypeError(
+                f"X must be an array, a map-style torch Dataset (with __len__ and "
+                f"__getitem__) or a LazySamples, got the iterable data set {type(X).__name__}"
+            )
+        X = LazySamples(X)
+    if not len(X):
+        raise ValueError(
+            f"X must hold at least one sample, got an empty {type(X.dataset).__name__}"
+        )
+    n_features = math.prod(X.sample_shape)
+    if reset:
+        estimator.n_features_in_ = n_features
+    elif n_features != estimator.n_features_in_:
+        raise ValueError(
+            f"X has {n_features} features per sample (samples of shape {X.sample_shape}), but "
+            f"{type(estimator).__name__} is expecting {estimator.n_features_in_} features as "
+            "input"
+        )
+    return X
 
 
 class FinetuneClassifier(ContinualClassifier):
@@ -267,6 +325,9 @@ class FinetuneClassifier(ContinualClassifier):
         0 for silence.
     device, rollback
         As in :class:`~continual.estimator.BudgetedEstimator`.
+    precision
+        ``"32"``, ``"bf16-mixed"`` or ``"16-mixed"``: mixed precision through
+        ``torch.autocast`` (see :class:`~continual.precision.Precision`).
 
     Examples
     --------
@@ -296,6 +357,7 @@ class FinetuneClassifier(ContinualClassifier):
         random_state: int | None = None,
         verbose: int = 0,
         device: str = "cpu",
+        precision: str = "32",
         rollback: str = "memory",
     ) -> None:
         self.budget = budget
@@ -310,6 +372,7 @@ class FinetuneClassifier(ContinualClassifier):
         self.random_state = random_state
         self.verbose = verbose
         self.device = device
+        self.precision = precision
         self.rollback = rollback
 
     def _make_model(self, n_features: int, n_classes: int) -> nn.Module:
@@ -332,8 +395,12 @@ class ReplayClassifier(FinetuneClassifier):
     Parameters
     ----------
     budget, backbone, hidden_sizes, width, optimizer, lr, epochs, batch_size, input_scale, \
-random_state, verbose, device, rollback
+random_state, verbose, device, precision, rollback
         As in :class:`FinetuneClassifier`.
+    store_device
+        Where the exemplars live: ``"cpu"`` (the default: stores are large, and the budget
+        per device can give the CPU its own) or a device such as ``"cuda"`` (no copy per
+        replayed batch).
     policy
         Exemplar selection: ``"class_balanced"``, ``"herding"``, ``"random"`` or ``"reservoir"``.
 
@@ -369,6 +436,8 @@ random_state, verbose, device, rollback
         random_state: int | None = None,
         verbose: int = 0,
         device: str = "cpu",
+        precision: str = "32",
+        store_device: str = "cpu",
         rollback: str = "memory",
     ) -> None:
         super().__init__(
@@ -384,12 +453,14 @@ random_state, verbose, device, rollback
             random_state=random_state,
             verbose=verbose,
             device=device,
+            precision=precision,
             rollback=rollback,
         )
+        self.store_device = store_device
         self.policy = policy
 
     def _make_plugins(self) -> list[Plugin]:
-        return [Replay(policy=self.policy, seed=self.seed_)]
+        return [Replay(policy=self.policy, seed=self.seed_, store_device=self.store_device)]
 
 
 class MEMOClassifier(FinetuneClassifier):
@@ -405,9 +476,13 @@ class MEMOClassifier(FinetuneClassifier):
     Parameters
     ----------
     budget, backbone, hidden_sizes, width, optimizer, lr, epochs, batch_size, input_scale, \
-random_state, verbose, device, rollback
+random_state, verbose, device, precision, rollback
         As in :class:`FinetuneClassifier` (the MLP defaults to two hidden layers, so that
         there is a generalized part to share).
+    store_device
+        Where the exemplars live: ``"cpu"`` (the default: stores are large, and the budget
+        per device can give the CPU its own) or a device such as ``"cuda"`` (no copy per
+        replayed batch).
     train_base
         Keep training the generalized blocks after the first experience.
     aux_weight
@@ -452,6 +527,8 @@ random_state, verbose, device, rollback
         random_state: int | None = None,
         verbose: int = 0,
         device: str = "cpu",
+        precision: str = "32",
+        store_device: str = "cpu",
         rollback: str = "memory",
     ) -> None:
         super().__init__(
@@ -467,8 +544,10 @@ random_state, verbose, device, rollback
             random_state=random_state,
             verbose=verbose,
             device=device,
+            precision=precision,
             rollback=rollback,
         )
+        self.store_device = store_device
         self.train_base = train_base
         self.aux_weight = aux_weight
         self.weight_alignment = weight_alignment
@@ -480,6 +559,7 @@ random_state, verbose, device, rollback
                 aux_weight=self.aux_weight,
                 weight_alignment=self.weight_alignment,
                 seed=self.seed_,
+                store_device=self.store_device,
             )
         ]
 
@@ -495,7 +575,7 @@ class DERClassifier(FinetuneClassifier):
     Parameters
     ----------
     budget, backbone, hidden_sizes, width, optimizer, lr, epochs, batch_size, input_scale, \
-random_state, verbose, device, rollback
+random_state, verbose, device, precision, store_device, rollback
         As in :class:`MEMOClassifier`.
     aux_weight, weight_alignment
         As in :class:`MEMOClassifier`.
@@ -530,6 +610,8 @@ random_state, verbose, device, rollback
         random_state: int | None = None,
         verbose: int = 0,
         device: str = "cpu",
+        precision: str = "32",
+        store_device: str = "cpu",
         rollback: str = "memory",
     ) -> None:
         super().__init__(
@@ -545,14 +627,21 @@ random_state, verbose, device, rollback
             random_state=random_state,
             verbose=verbose,
             device=device,
+            precision=precision,
             rollback=rollback,
         )
+        self.store_device = store_device
         self.aux_weight = aux_weight
         self.weight_alignment = weight_alignment
 
     def _make_plugins(self) -> list[Plugin]:
         return [
-            DER(aux_weight=self.aux_weight, weight_alignment=self.weight_alignment, seed=self.seed_)
+            DER(
+                aux_weight=self.aux_weight,
+                weight_alignment=self.weight_alignment,
+                seed=self.seed_,
+                store_device=self.store_device,
+            )
         ]
 
 
@@ -568,8 +657,12 @@ class ICaRLClassifier(FinetuneClassifier):
     Parameters
     ----------
     budget, backbone, hidden_sizes, width, optimizer, lr, epochs, batch_size, input_scale, \
-random_state, verbose, device, rollback
+random_state, verbose, device, precision, rollback
         As in :class:`FinetuneClassifier`.
+    store_device
+        Where the exemplars live: ``"cpu"`` (the default: stores are large, and the budget
+        per device can give the CPU its own) or a device such as ``"cuda"`` (no copy per
+        replayed batch).
     temperature
         Distillation temperature.
     distillation_weight
@@ -607,6 +700,8 @@ random_state, verbose, device, rollback
         random_state: int | None = None,
         verbose: int = 0,
         device: str = "cpu",
+        precision: str = "32",
+        store_device: str = "cpu",
         rollback: str = "memory",
     ) -> None:
         super().__init__(
@@ -622,8 +717,10 @@ random_state, verbose, device, rollback
             random_state=random_state,
             verbose=verbose,
             device=device,
+            precision=precision,
             rollback=rollback,
         )
+        self.store_device = store_device
         self.temperature = temperature
         self.distillation_weight = distillation_weight
 
@@ -633,5 +730,6 @@ random_state, verbose, device, rollback
                 temperature=self.temperature,
                 distillation_weight=self.distillation_weight,
                 seed=self.seed_,
+                store_device=self.store_device,
             )
         ]

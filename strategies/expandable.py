@@ -159,6 +159,10 @@ class ExpandableNet(nn.Module):
         Keep training the trunk after the first task (MEMO's released ``train_base=True``).
     init_from_previous
         Initialise each new block from the previous block's weights.
+    channels_last
+        Run image inputs (4-d) in the channels-last memory format. Convolutions on CPU
+        (oneDNN) then skip their per-call layout conversions; the numbers are the same up to
+        float rounding, and parameters keep their own layout (checkpoints are unchanged).
 
     Attributes
     ----------
@@ -195,6 +199,7 @@ class ExpandableNet(nn.Module):
         *,
         train_shared: bool = True,
         init_from_previous: bool = True,
+        channels_last: bool = True,
     ) -> None:
         super().__init__()
         self.shared = shared
@@ -203,6 +208,7 @@ class ExpandableNet(nn.Module):
         self.n_classes = n_classes
         self.train_shared = train_shared
         self.init_from_previous = init_from_previous
+        self.channels_last = channels_last
         self.head = UnifiedHead(n_classes)
         self.register_module("aux_head", None)
         self.n_tasks = 0
@@ -261,7 +267,17 @@ class ExpandableNet(nn.Module):
         return self
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Concatenated features of every block: ``[batch, feature_dim * len(blocks)]``."""
+        """Concatenated features of every block: ``[batch, feature_dim * len(blocks)]``.
+
+        The shared trunk runs once and every block reads its output. Frozen blocks run in eval
+        mode, where the ResNet blocks of :mod:`strategies.resnet` fold their batch norms into
+        their convolutions (:func:`~strategies.resnet.conv_bn`). With a trainable trunk
+        (MEMO's default) the frozen blocks stay in the autograd graph, for the trunk's gradient
+        flows back through them; with a frozen trunk nothing before the newest block records a
+        graph.
+        """
+        if self.channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
         trunk = self.shared(x)
         return torch.cat([block(trunk) for block in self.blocks], dim=1)
 
@@ -330,7 +346,10 @@ def replay_as_union(
     if n is None:
         n = union_replay_size(learner.batch_size, len(store), len(learner.experience.train[1]))
     old_x, old_y = store.sample(min(max(n, 1), len(store)), generator)
-    learner.batch = (torch.cat([x, old_x.to(x.dtype)]), torch.cat([y, old_y.to(y.dtype)]))
+    learner.batch = (
+        torch.cat([x, old_x.to(x.device, x.dtype)]),
+        torch.cat([y, old_y.to(y.device, y.dtype)]),
+    )
 
 
 def fit_store_to_budget(
@@ -402,6 +421,8 @@ class GrowingStrategy(Replay, ABC):
         (:func:`replay_as_union`).
     seed
         Seed of the replayed batches and of the new blocks' and heads' initialisation.
+    store_device
+        Where the exemplars live (see :class:`~strategies.replay.Replay`).
     """
 
     def __init__(
@@ -410,10 +431,16 @@ class GrowingStrategy(Replay, ABC):
         weight_alignment: bool = True,
         replay_batch_size: int | None = None,
         seed: int = 0,
+        store_device: str = "cpu",
     ) -> None:
         self.aux_weight = aux_weight
         self.weight_alignment = weight_alignment
-        super().__init__(policy="herding", replay_batch_size=replay_batch_size, seed=seed)
+        super().__init__(
+            policy="herding",
+            replay_batch_size=replay_batch_size,
+            seed=seed,
+            store_device=store_device,
+        )
 
     def _reset(self) -> None:
         super()._reset()

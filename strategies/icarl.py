@@ -15,7 +15,7 @@ from continual.measure import nbytes
 from continual.state import read_only
 from strategies.backbones import head_classes
 from strategies.expandable import fit_store_to_budget, replay_as_union
-from strategies.replay import Replay
+from strategies.replay import Replay, experience_arrays
 
 __all__ = ["ICaRL", "NearestMeanClassifier"]
 
@@ -101,6 +101,8 @@ class ICaRL(Replay):
         (:func:`~strategies.expandable.replay_as_union`).
     seed
         Seed of the replayed batches.
+    store_device
+        Where the exemplars live (see :class:`~strategies.replay.Replay`).
 
     References
     ----------
@@ -135,10 +137,16 @@ class ICaRL(Replay):
         distillation_weight: float = 1.0,
         replay_batch_size: int | None = None,
         seed: int = 0,
+        store_device: str = "cpu",
     ) -> None:
         self.temperature = temperature
         self.distillation_weight = distillation_weight
-        super().__init__(policy="herding", replay_batch_size=replay_batch_size, seed=seed)
+        super().__init__(
+            policy="herding",
+            replay_batch_size=replay_batch_size,
+            seed=seed,
+            store_device=store_device,
+        )
 
     def _reset(self) -> None:
         super()._reset()
@@ -205,11 +213,11 @@ class ICaRL(Replay):
 
     def after_experience(self, learner: Learner) -> None:
         self.old_model = _frozen_copy(learner.model)
-        x, y = (np.asarray(part) for part in learner.experience.train)
+        x, y = experience_arrays(learner.experience.train)
         seen = np.union1d(self.mean_classes.numpy(), np.unique(y)).astype(np.int64)
         feature_dim = learner.features(x[:1]).shape[1]
         # reserve the class means (same shapes as the final ones) before sizing the store
-        self.class_means = torch.zeros(len(seen), feature_dim)
+        self.class_means = torch.zeros(len(seen), feature_dim, device=learner.device)
         self.mean_classes = torch.from_numpy(seen)
         capacity = learner.accountant.room_for(self.store)
         self.store.update(x, y, capacity_bytes=capacity, feature_fn=learner.features)
@@ -217,9 +225,9 @@ class ICaRL(Replay):
         read_only([self.class_means, self.mean_classes])
 
     @torch.no_grad()
-    def _update_means(self, learner: Learner, x: np.ndarray, y: np.ndarray) -> None:
+    def _update_means(self, learner: Learner, x: Any, y: np.ndarray) -> None:
         """Means of normalised exemplar features; the experience's data for a class with none."""
-        stored_y = self.store.y.long().numpy() if len(self.store) else np.empty(0, np.int64)
+        stored_y = self.store.y.long().cpu().numpy() if len(self.store) else np.empty(0, np.int64)
         stored = F.normalize(learner.features(self.store.x), dim=1) if len(self.store) else None
         means = self.class_means
         for row, label in enumerate(self.mean_classes.tolist()):

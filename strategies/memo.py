@@ -34,11 +34,18 @@ class MEMO(GrowingStrategy):
     holds (gamma > 1) and alignment then favours the new classes; measure both
     (``benchmarks/RESULTS.md``, section cil_memory_aligned).
 
+    Speed: the generalized blocks run once per batch for all specialized blocks, the frozen
+    blocks run with their batch norms folded into their convolutions and image inputs run
+    channels-last (:meth:`~strategies.expandable.ExpandableNet.features`). With
+    ``train_base=True`` the trunk's gradient still flows back through every frozen block,
+    which is most of MEMO's extra cost per sample over one ResNet (``benchmarks/RESULTS.md``,
+    section cil_step_speed).
+
     Parameters
     ----------
     train_base
         Keep training the generalized blocks after the first task (the released default).
-    aux_weight, weight_alignment, replay_batch_size, seed
+    aux_weight, weight_alignment, replay_batch_size, seed, store_device
         As in :class:`~strategies.expandable.GrowingStrategy`.
 
     References
@@ -72,9 +79,10 @@ class MEMO(GrowingStrategy):
         weight_alignment: bool = True,
         replay_batch_size: int | None = None,
         seed: int = 0,
+        store_device: str = "cpu",
     ) -> None:
         self.train_base = train_base
-        super().__init__(aux_weight, weight_alignment, replay_batch_size, seed)
+        super().__init__(aux_weight, weight_alignment, replay_batch_size, seed, store_device)
 
     def expand(self, model: nn.Module) -> ExpandableNet:
         """The learner's backbone as a MEMO network (its head is dropped)."""

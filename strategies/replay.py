@@ -7,12 +7,28 @@ from typing import Any
 import numpy as np
 import torch
 
+from continual.devices import resolve_device
 from continual.exemplars import ExemplarStore
 from continual.learner import Learner
 from continual.plugin import Plugin
+from continual.samples import LazySamples
 from continual.state import load_rng_state, rng_state
 
-__all__ = ["Replay"]
+__all__ = ["Replay", "experience_arrays"]
+
+
+def experience_arrays(payload: tuple[Any, Any]) -> tuple[np.ndarray | LazySamples, np.ndarray]:
+    """An ``(X, y)`` training payload as arrays; the rows of a torch ``Dataset``
+    (:class:`~continual.samples.LazySamples`) stay unread.
+
+    Examples
+    --------
+    >>> from strategies.replay import experience_arrays
+    >>> experience_arrays(([[1, 2]], [0]))
+    (array([[1, 2]]), array([0]))
+    """
+    x, y = payload
+    return (x if isinstance(x, LazySamples) else np.asarray(x)), np.asarray(y)
 
 
 class Replay(Plugin):
@@ -37,6 +53,9 @@ class Replay(Plugin):
         Stored samples added to each batch; defaults to the learner's batch size.
     seed
         Seed of the selection and of the replayed batches.
+    store_device
+        Where the exemplars live: ``"cpu"`` (the default) or the model's device, such as
+        ``"cuda"`` (then replayed batches need no copy).
 
     Examples
     --------
@@ -58,15 +77,21 @@ class Replay(Plugin):
     """
 
     def __init__(
-        self, policy: str = "class_balanced", replay_batch_size: int | None = None, seed: int = 0
+        self,
+        policy: str = "class_balanced",
+        replay_batch_size: int | None = None,
+        seed: int = 0,
+        store_device: str = "cpu",
     ) -> None:
         self.policy = policy
         self.replay_batch_size = replay_batch_size
         self.seed = seed
+        self.store_device = store_device
         self._reset()
 
     def _reset(self) -> None:
-        self.store = ExemplarStore(policy=self.policy, random_state=self.seed)
+        device = resolve_device(self.store_device)
+        self.store = ExemplarStore(policy=self.policy, random_state=self.seed, device=device)
         self._generator = torch.Generator().manual_seed(self.seed)
 
     def memory_items(self) -> dict[str, Any]:
@@ -85,10 +110,13 @@ class Replay(Plugin):
         x, y = learner.batch
         n = min(self.replay_batch_size or learner.batch_size, len(self.store))
         old_x, old_y = self.store.sample(n, self._generator)
-        learner.batch = (torch.cat([x, old_x.to(x.dtype)]), torch.cat([y, old_y.to(y.dtype)]))
+        learner.batch = (
+            torch.cat([x, old_x.to(x.device, x.dtype)]),
+            torch.cat([y, old_y.to(y.device, y.dtype)]),
+        )
 
     def after_experience(self, learner: Learner) -> None:
-        x, y = (np.asarray(part) for part in learner.experience.train)
+        x, y = experience_arrays(learner.experience.train)
         feature_fn = learner.features if self.policy == "herding" else None
         capacity = learner.accountant.room_for(self.store)
         self.store.update(x, y, capacity_bytes=capacity, feature_fn=feature_fn)

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["CifarResNet", "SplitResNet", "imagenet_resnet18", "n_parameters"]
+__all__ = ["CifarResNet", "SplitResNet", "conv_bn", "imagenet_resnet18", "n_parameters"]
 
 _CIFAR_DEPTHS = "6n + 2 with n >= 1 (8, 14, 20, 26, 32, 44, 56, ...)"
 
@@ -41,6 +41,45 @@ def n_parameters(module: nn.Module) -> int:
     8
     """
     return sum(p.numel() for p in module.parameters())
+
+
+def conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d, x: torch.Tensor) -> torch.Tensor:
+    """``bn(conv(x))``, as one convolution with a bias when ``bn`` uses its running statistics.
+
+    In eval mode batch norm is the affine map ``y * s + (beta - mean * s)`` with
+    ``s = gamma / sqrt(var + eps)``, so it folds into the convolution's weight and bias; this
+    saves a pass over the activations forward and backward (a MEMO block frozen after its task
+    runs this way). The folded weight is recomputed on every call (a few thousand values, nothing
+    is cached or stored) and gradients reach ``conv`` and ``bn`` parameters through it. In
+    training mode (batch statistics, running statistics updated) it is ``bn(conv(x))``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> from strategies.resnet import conv_bn
+    >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
+    <torch._C.Generator object at ...>
+    >>> conv, bn = nn.Conv2d(2, 3, 3, padding=1, bias=False), nn.BatchNorm2d(3).eval()
+    >>> bn.running_mean.uniform_(-1, 1), bn.running_var.uniform_(0.5, 2)  # doctest: +ELLIPSIS
+    (tensor(...), tensor(...))
+    >>> x = torch.randn(4, 2, 5, 5)
+    >>> torch.allclose(conv_bn(conv, bn, x), bn(conv(x)), atol=1e-6)
+    True
+    """
+    if bn.training or bn.running_mean is None or bn.running_var is None:
+        return bn(conv(x))
+    scale = torch.rsqrt(bn.running_var + bn.eps)
+    shift = -bn.running_mean * scale
+    if bn.affine:
+        scale = scale * bn.weight
+        shift = shift * bn.weight + bn.bias
+    weight = conv.weight * scale.reshape(-1, 1, 1, 1)
+    if conv.bias is not None:
+        shift = shift + conv.bias * scale
+    if x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last):
+        weight = weight.contiguous(memory_format=torch.channels_last)
+    return conv._conv_forward(x, weight, shift)
 
 
 class _ShortcutA(nn.Module):
@@ -66,8 +105,8 @@ class _BasicBlock(nn.Module):
         self.shortcut = _ShortcutA(in_channels, out_channels) if changes else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.relu(self.bn1(self.conv1(x)))
-        return F.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
+        out = F.relu(conv_bn(self.conv1, self.bn1, x))
+        return F.relu(conv_bn(self.conv2, self.bn2, out) + self.shortcut(x))
 
 
 def _stage(in_channels: int, out_channels: int, n_blocks: int, stride: int) -> nn.Sequential:

@@ -7,7 +7,9 @@ from typing import Any
 
 import numpy as np
 from sklearn.utils import check_scalar
+from torch.utils.data import Dataset
 
+from continual.samples import LazySamples, dataset_labels
 from streams.adapters import _check_xy
 from streams.experience import Experience, Stream
 
@@ -50,12 +52,34 @@ def _class_order(classes: np.ndarray, class_order: Any, seed: Any) -> np.ndarray
     return order
 
 
-def _check_test(test: Any, classes: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+def _check_data(data: Any, y: Any, name: str) -> tuple[np.ndarray | LazySamples, np.ndarray]:
+    """Arrays ``(X, y)``, or every row of a torch ``Dataset`` with its labels (none read)."""
+    if isinstance(data, LazySamples):
+        return data, dataset_labels(data, y, name=name)
+    if isinstance(data, Dataset):
+        return LazySamples(data), dataset_labels(data, y, name=name)
+    if y is None:
+        raise ValueError(
+            f"y must be given when {name} is an array ({type(data).__name__}); only a torch "
+            "Dataset can give its labels, through its `targets` attribute"
+        )
+    return _check_xy(data, y, y_required=True)
+
+
+def _check_test(test: Any, classes: np.ndarray) -> tuple[Any, np.ndarray] | None:
     if test is None:
         return None
-    if not isinstance(test, tuple) or len(test) != 2:
-        raise TypeError(f"test must be None or a tuple (X_test, y_test), got {type(test).__name__}")
-    X_test, y_test = _check_xy(*test, y_required=True)
+    if isinstance(test, Dataset):
+        X_test, y_test = _check_data(test, None, "test")
+    elif isinstance(test, tuple) and len(test) == 2:
+        X_test, y_test = _check_data(*test, "test[0]")
+    else:
+        raise TypeError(
+            "test must be None, a tuple (X_test, y_test) or a torch Dataset with `targets`, "
+            f"got {type(test).__name__}"
+        )
+    if len(X_test) == 0:
+        raise ValueError("test must hold at least one sample, got an empty data set")
     if y_test.ndim != 1:
         raise ValueError(f"test labels y_test must be 1-D, got shape {y_test.shape}")
     unknown = np.setdiff1d(y_test, classes)
@@ -65,13 +89,13 @@ def _check_test(test: Any, classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]
 
 
 def class_incremental(
-    X: Any,
-    y: Any,
+    data: Any,
+    y: Any = None,
     *,
     n_experiences: int | None = None,
     classes_per_experience: int | None = None,
     class_order: Any = None,
-    test: tuple[Any, Any] | None = None,
+    test: Any = None,
     seed: Any = 0,
     name: str = "class_incremental",
 ) -> Stream:
@@ -81,12 +105,19 @@ def class_incremental(
     ``np.random.default_rng(seed)``) and cut into consecutive groups; experience ``i`` holds the
     rows whose label is in group ``i``, in their original order and with ``X``'s dtype.
 
+    ``data`` may be a torch ``Dataset`` (an ``ImageFolder``, ``CIFAR100``, ...): the stream
+    then holds index subsets, :class:`~continual.samples.LazySamples`, and building it reads
+    no sample; the labels come from ``y`` or from the data set's ``targets``. Training reads
+    each experience's rows batch by batch, and exemplar stores copy only the rows they keep.
+
     Parameters
     ----------
-    X
-        Inputs, one row per sample (any shape after the first axis; the dtype is kept).
+    data
+        Inputs, one row per sample (any shape after the first axis; the dtype is kept), or a
+        map-style torch ``Dataset`` whose items are a tensor, an array or an ``(input,
+        target)`` tuple.
     y
-        1-D labels, one per row of ``X``.
+        1-D labels, one per row of ``data``; None takes a data set's ``targets``.
     n_experiences
         Number of experiences. Give exactly one of ``n_experiences`` and
         ``classes_per_experience``; either must divide the number of classes.
@@ -95,7 +126,8 @@ def class_incremental(
     class_order
         A permutation of the distinct labels of ``y``; None draws one from ``seed``.
     test
-        None, or a tuple ``(X_test, y_test)`` split by the same class groups.
+        None, a tuple ``(X_test, y_test)`` (``X_test`` may be a ``Dataset``) or a ``Dataset``
+        with ``targets``, split by the same class groups.
     seed
         Seed of the class order (unused when ``class_order`` is given).
     name
@@ -105,7 +137,8 @@ def class_incremental(
     -------
     Stream
         Experiences with ``train=(X_i, y_i)``, ``test=(X_test_i, y_test_i)`` or None, and
-        ``metadata={"classes": (c1, c2, ...)}`` in class order.
+        ``metadata={"classes": (c1, c2, ...)}`` in class order. ``X_i`` is an array, or a
+        :class:`~continual.samples.LazySamples` for a data set; ``y_i`` is an array.
 
     Examples
     --------
@@ -121,8 +154,22 @@ def class_incremental(
            [10, 11]], dtype=uint8), array([1, 3, 1]))
     >>> class_incremental(X, y, classes_per_experience=1, seed=0).classes
     [(2,), (0,), (1,), (3,)]
+
+    A torch data set becomes index subsets:
+
+    >>> import torch
+    >>> from torch.utils.data import TensorDataset
+    >>> dataset = TensorDataset(torch.as_tensor(X))
+    >>> lazy = class_incremental(dataset, y, n_experiences=2, class_order=[3, 1, 0, 2])
+    >>> samples, labels = lazy[0].train
+    >>> samples, samples.indices, labels
+    (LazySamples(dataset=TensorDataset, n=3), array([1, 3, 5]), array([1, 3, 1]))
+    >>> samples.read()
+    tensor([[ 2,  3],
+            [ 6,  7],
+            [10, 11]], dtype=torch.uint8)
     """
-    X, y = _check_xy(X, y, y_required=True)
+    X, y = _check_data(data, y, "data")
     if y.ndim != 1:
         raise ValueError(f"y must be 1-D, got shape {y.shape}")
     classes = np.unique(y)

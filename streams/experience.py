@@ -36,7 +36,9 @@ class Experience:
     index
         Position of the experience in its stream, counted from 0.
     train
-        The training payload; for classification a tuple ``(X, y)`` of numpy arrays.
+        The training payload; for classification a tuple ``(X, y)`` of numpy arrays, or of
+        a :class:`~continual.samples.LazySamples` (rows of a torch ``Dataset``, read on
+        demand) and an array of labels.
     test
         The test payload in the same format as ``train``, or None.
     metadata

@@ -15,7 +15,9 @@ __all__ = ["AttNHP"]
 
 def time_embedding(times: torch.Tensor, size: int) -> torch.Tensor:
     """Sinusoidal embedding of absolute times: ``sin`` and ``cos`` at geometric frequencies."""
-    frequencies = torch.exp(-math.log(10_000.0) * torch.arange(0, size, 2) / size)
+    frequencies = torch.exp(
+        -math.log(10_000.0) * torch.arange(0, size, 2, device=times.device) / size
+    )
     angles = times[..., None] * frequencies
     return torch.cat([angles.sin(), angles.cos()], dim=-1)[..., :size]
 
@@ -115,16 +117,18 @@ class AttNHP(nn.Module):
         query_times = batch.times[:, :P, None] + offsets
         states = torch.cat(
             [
-                torch.zeros(*query_times.shape, self.d_type),
+                query_times.new_zeros(*query_times.shape, self.d_type),
                 time_embedding(query_times, self.d_time),
             ],
             dim=-1,
         )
-        causal = torch.ones(L, L, dtype=torch.bool).tril() & batch.mask[:, None, None, :]
-        count = torch.arange(1, L + 1, dtype=torch.float32)
+        device = batch.times.device
+        causal = torch.ones(L, L, dtype=torch.bool, device=device).tril()
+        causal = causal & batch.mask[:, None, None, :]
+        count = torch.arange(1, L + 1, dtype=torch.float32, device=device)
         mean_gap = batch.gaps.cumsum(1) / (count - 1).clamp_min(1.0)  # gaps 1..i, no padding
         gap_embedding = time_embedding(mean_gap, self.d_time)
-        matching = torch.zeros(())
+        matching = torch.zeros((), device=device)
         for layer in range(len(self.query)):
             prompt = None
             if self.prompt_pools is not None:
@@ -194,7 +198,8 @@ class AttNHP(nn.Module):
         sizes = [b.shape[-1] for b in blocks]
         scores = torch.cat(blocks, -1)
         mask = torch.cat([m.expand(*b.shape) for m, b in zip(masks, blocks)], -1)
-        weights = torch.softmax(scores.masked_fill(~mask, -1e9), dim=-1).split(sizes, -1)
+        lowest = torch.finfo(scores.dtype).min  # -1e9 overflows float16
+        weights = torch.softmax(scores.masked_fill(~mask, lowest), dim=-1).split(sizes, -1)
         out = 0.0
         if prompt is not None:
             out = self._prompt_values(weights[0], prompt, position_axes)

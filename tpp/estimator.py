@@ -19,6 +19,7 @@ from continual.estimator import BudgetedEstimator
 from continual.learner import Learner, optimizer_state_nbytes
 from continual.measure import nbytes
 from continual.plugin import Plugin
+from continual.precision import PRECISIONS, Precision
 from streams.easytpp import as_event_sequences
 from streams.events import EventSequences
 from tpp.batches import event_batches, make_batch
@@ -39,7 +40,9 @@ class TPPEstimator(BudgetedEstimator):
     (:func:`tpp.likelihood.sequence_log_likelihood`) and the loss
     (:func:`tpp.likelihood.training_loss`: minus the log-likelihood per scored event, minus
     ``match_weight`` times the prompt matching score), with one Adam optimizer kept across
-    windows. The strategy is the Learner's plugins.
+    windows. The strategy is the Learner's plugins. The model is built on the CPU (so that a
+    seed gives the same initial weights on every device) and the Learner moves it, its Adam
+    state and every batch to ``device``; training runs in ``precision``.
 
     :meth:`score` is the log-likelihood per event (the first event of each sequence
     conditioned on, times divided by ``time_scale``, midpoint integral with ``n_points`` points
@@ -49,9 +52,9 @@ class TPPEstimator(BudgetedEstimator):
 
     Subclasses store their hyperparameters in ``__init__`` (at least those of
     :class:`~continual.estimator.BudgetedEstimator` and ``lr``, ``epochs``, ``batch_size``,
-    ``n_points``, ``n_draws``, ``time_scale``, ``max_length``, ``truncate``) and implement
-    :meth:`_make_model`, :meth:`_make_plugins` and, when the model holds more than one
-    account, :meth:`_model_accounts`.
+    ``n_points``, ``n_draws``, ``time_scale``, ``max_length``, ``truncate``, ``precision``)
+    and implement :meth:`_make_model`, :meth:`_make_plugins` and, when the model holds more
+    than one account, :meth:`_model_accounts`.
 
     Attributes
     ----------
@@ -89,6 +92,8 @@ class TPPEstimator(BudgetedEstimator):
         if y is not None:
             raise ValueError(f"y must be None: event sequences carry their own marks, got {y!r}")
         self._check_params()
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         scale, draws = self.time_scale, self.n_draws
         if isinstance(scale, bool) or not isinstance(scale, numbers.Real) or not scale > 0:
             raise ValueError(f"time_scale must be a positive number, got {scale!r}")
@@ -136,7 +141,8 @@ class TPPEstimator(BudgetedEstimator):
             planned[name] = nbytes(part)
         planned["model"] = nbytes(model) - sum(planned.values())
         trainable = [p for p in model.parameters() if p.requires_grad]
-        planned["optimizer"] = optimizer_state_nbytes("adam", trainable, lr=self.lr)
+        scaler = Precision(self.precision, self.device_).planned_nbytes()  # "16-mixed" only
+        planned["optimizer"] = optimizer_state_nbytes("adam", trainable, lr=self.lr) + scaler
         for plugin in self._make_plugins():
             planned.update(
                 {f"{plugin.name}/{k}": v for k, v in plugin.planned_bytes(model).items()}
@@ -161,6 +167,8 @@ class TPPEstimator(BudgetedEstimator):
             keep_optimizer=True,
             seed=self.seed_,
             verbose=self.verbose,
+            device=self.device_,
+            precision=self.precision,
         )
 
     def _match_weight(self) -> float:
@@ -212,23 +220,24 @@ class TPPEstimator(BudgetedEstimator):
         """Next event after the end of each sequence: ``(times, types)``.
 
         Times are absolute, in the units of the input; each is the mean of ``n_draws`` thinning
-        draws, and the type is the argmax of the intensity at that time.
+        draws (from a generator on ``device``, seeded with ``seed_``), and the type is the
+        argmax of the intensity at that time.
         """
         data = self._read(X)
-        model = self.learner_.model
+        learner = self.learner_
+        model = learner.model
         model.eval()
-        generator = torch.Generator().manual_seed(self.seed_)
-        times, types = [], []
+        generator = torch.Generator(device=learner.device).manual_seed(self.seed_)
+        offsets, types = [], []
         for start in range(0, len(data), 64):
             index = np.arange(start, min(start + 64, len(data)))
-            batch = make_batch(data, index, self.time_scale)
+            batch = learner.to_device(make_batch(data, index, self.time_scale))
             offset, kind = predict_next(
                 model, batch, self.horizon_, n_draws=self.n_draws, generator=generator
             )
-            last = torch.as_tensor(data.lengths[index] - 1)[:, None]
-            times.append(
-                data.times[data.offsets[index + 1] - 1]
-                + offset.gather(1, last).squeeze(1).numpy() * self.time_scale
-            )
-            types.append(kind.gather(1, last).squeeze(1).numpy())
-        return np.concatenate(times), np.concatenate(types)
+            last = learner.to_device(torch.as_tensor(data.lengths[index] - 1)[:, None])
+            offsets.append(offset.gather(1, last).squeeze(1))
+            types.append(kind.gather(1, last).squeeze(1))
+        last_times = data.times[data.offsets[1:] - 1]
+        offset = torch.cat(offsets).cpu().numpy()  # one copy back, at the end
+        return last_times + offset * self.time_scale, torch.cat(types).cpu().numpy()

@@ -10,6 +10,7 @@ from continual.learner import Learner
 from continual.measure import nbytes
 from continual.plugin import Plugin
 from continual.state import read_only
+from tpp.metrics import model_device
 
 __all__ = ["EWC"]
 
@@ -22,11 +23,12 @@ class EWC(Plugin):
     training payload, averaged) is added to the running Fisher, and the current weights become
     the anchors. Before the first experience ends there is no penalty. The batches, forward
     pass and loss are the learner's own, so the plugin serves any domain; the Fisher batches
-    are drawn in a fixed order (seed 0).
+    are drawn in a fixed order (seed 0) and moved to the learner's device.
 
     Stored: one float32 Fisher tensor and one float32 anchor tensor per parameter, twice the
-    model's bytes, charged to ``ewc/fisher`` and ``ewc/anchors``. Both are replaced after each
-    experience, never modified in place (rollbacks keep them by reference).
+    model's bytes, on the device of the model, charged to ``ewc/fisher`` and ``ewc/anchors``.
+    Both are replaced after each experience, never modified in place (rollbacks keep them by
+    reference).
 
     Parameters
     ----------
@@ -68,7 +70,7 @@ class EWC(Plugin):
     def penalty(self, model: torch.nn.Module) -> torch.Tensor:
         """The penalty at the model's current weights (0 before the first consolidation)."""
         if not self.fisher:
-            return torch.zeros(())
+            return torch.zeros((), device=model_device(model))
         total = sum(
             (f * (p - a) ** 2).sum()
             for f, p, a in zip(self.fisher, model.parameters(), self.anchors)
@@ -97,11 +99,10 @@ class EWC(Plugin):
         params = list(learner.model.parameters())
         fisher = [torch.zeros_like(p) for p in params]
         learns = [(f, p) for f, p in zip(fisher, params) if p.requires_grad]
-        generator = torch.Generator().manual_seed(0)
+        generator = torch.Generator().manual_seed(0)  # orders the batches, built on the CPU
         n_batches = 0
-        for inputs, targets in learner.batches(
-            learner.experience.train, learner.batch_size, generator
-        ):
+        for batch in learner.batches(learner.experience.train, learner.batch_size, generator):
+            inputs, targets = learner.to_device(batch)
             loss = learner.loss_fn(learner.forward(inputs), targets)
             grads = torch.autograd.grad(loss, [p for _, p in learns], allow_unused=True)
             for (f, _), g in zip(learns, grads):
@@ -117,5 +118,8 @@ class EWC(Plugin):
         return {"fisher": list(self.fisher), "anchors": list(self.anchors)}
 
     def load_state_dict(self, state: dict[str, Any], learner: Learner) -> None:
-        self.fisher = read_only(list(state["fisher"]))
-        self.anchors = read_only(list(state["anchors"]))
+        """Restore the Fisher and the anchors, onto the device of the learner's model (a
+        checkpoint holds them on the CPU)."""
+        params = list(learner.model.parameters())
+        self.fisher = read_only([f.to(p.device) for f, p in zip(state["fisher"], params)])
+        self.anchors = read_only([a.to(p.device) for a, p in zip(state["anchors"], params)])

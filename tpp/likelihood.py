@@ -92,7 +92,9 @@ def sequence_log_likelihood(
     intensity, matching = model(batch, offsets)
     types = batch.types[:, 1:].clamp_max(intensity.shape[-1] - 1)
     at_events = intensity[:, :, -1, :].gather(-1, types[..., None]).squeeze(-1)
-    total = intensity[:, :, :-1, :].sum(dim=-1)
+    # over types first, then without the event point: the backward pass broadcasts a (B, P, N)
+    # gradient instead of filling a (B, P, N, K) one
+    total = intensity.sum(dim=-1)[:, :, :-1]
     return log_likelihood_from_intensities(at_events, total, gaps, batch.mask[:, 1:]), matching
 
 

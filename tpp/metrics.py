@@ -5,12 +5,26 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from continual.devices import move_to
 from streams.events import EventSequences
 from tpp.batches import EventBatch, ordered_batches
 from tpp.likelihood import sequence_log_likelihood
 from tpp.thinning import thinning_samples
 
-__all__ = ["event_scores", "log_likelihood_per_event", "predict_next"]
+__all__ = ["event_scores", "log_likelihood_per_event", "model_device", "predict_next"]
+
+
+def model_device(model: torch.nn.Module) -> torch.device:
+    """The device of the model's first parameter (the CPU for a model without one).
+
+    Examples
+    --------
+    >>> model_device(torch.nn.Linear(2, 1))
+    device(type='cpu')
+    """
+    for parameter in model.parameters():
+        return parameter.device
+    return torch.device("cpu")
 
 
 @torch.no_grad()
@@ -25,16 +39,19 @@ def log_likelihood_per_event(
     """Total log-likelihood over scored events (each sequence's first event is conditioned on).
 
     Times are divided by ``time_scale``, so the value is in nats per event in those units. The
-    prompt matching term is never included.
+    prompt matching term is never included. Batches are built on the CPU and moved to the
+    model's device; the sum stays there (float64) until the end: one synchronisation per call.
     """
     model.eval()
-    total, count = 0.0, 0
+    device = model_device(model)
+    total, count = torch.zeros((), dtype=torch.float64, device=device), 0
     for batch in ordered_batches(data, batch_size, time_scale=time_scale):
-        total += float(sequence_log_likelihood(model, batch, n_points)[0].sum())
-        count += batch.n_events
+        count += batch.n_events  # on the CPU batch: no synchronisation
+        log_likelihood = sequence_log_likelihood(model, move_to(batch, device), n_points)[0]
+        total = total + log_likelihood.sum().double()
     if count == 0:
         raise ValueError("sequences must hold at least one sequence with two or more events")
-    return total / count
+    return float(total) / count
 
 
 @torch.no_grad()
@@ -46,9 +63,13 @@ def predict_next(
     n_draws: int,
     generator: torch.Generator,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Predicted offset (mean of thinning draws) and type (argmax intensity) after every event."""
+    """Predicted offset (mean of thinning draws) and type (argmax intensity) after every event.
+
+    ``batch`` is on the model's device, and ``generator`` too (see
+    :func:`~tpp.thinning.thinning_samples`).
+    """
     P = batch.types.shape[1]
-    horizons = torch.full((batch.types.shape[0], P), float(horizon))
+    horizons = torch.full((batch.types.shape[0], P), float(horizon), device=batch.types.device)
 
     def intensity(offsets: torch.Tensor) -> torch.Tensor:
         return model(batch, offsets)[0]
@@ -80,21 +101,27 @@ def event_scores(
     ``n_draws`` thinning draws on ``[0, horizon]`` (in scaled units), the type the argmax of the
     intensity at that time. RMSE is in the original time units. ``most_frequent_accuracy`` is
     the accuracy of always answering ``frequent_type`` (the most frequent type of these
-    sequences when None). The draws use a generator seeded with ``seed``: the scores are
-    deterministic.
+    sequences when None). The draws use a generator seeded with ``seed``, on the model's
+    device: the scores are deterministic on a given device. Sums stay on the device until the
+    end of the call.
     """
     model.eval()
-    generator = torch.Generator().manual_seed(seed)
-    hits, squared, count = 0, 0.0, 0
+    device = model_device(model)
+    generator = torch.Generator(device=device).manual_seed(seed)
+    hits = torch.zeros((), dtype=torch.int64, device=device)
+    squared = torch.zeros((), dtype=torch.float64, device=device)
+    count = 0
     for batch in ordered_batches(data, batch_size, time_scale=time_scale):
+        count += batch.n_events  # on the CPU batch: no synchronisation
+        batch = move_to(batch, device)
         offset, types = predict_next(model, batch, horizon, n_draws=n_draws, generator=generator)
         mask = batch.mask[:, 1:]
-        hits += int(((types[:, :-1] == batch.types[:, 1:]) & mask).sum())
+        hits = hits + ((types[:, :-1] == batch.types[:, 1:]) & mask).sum()
         error = (offset[:, :-1] - batch.gaps[:, 1:]) * time_scale
-        squared += float((error**2 * mask).sum())
-        count += int(mask.sum())
+        squared = squared + (error**2 * mask).sum().double()
     if count == 0:
         raise ValueError("sequences must hold at least one sequence with two or more events")
+    hits, squared = int(hits), float(squared)
     first = np.zeros(data.n_events, dtype=bool)
     first[data.offsets[:-1]] = True
     scored = data.types[~first].astype(np.int64)

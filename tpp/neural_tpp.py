@@ -89,7 +89,12 @@ class NeuralTPP(TPPEstimator):
     budget, random_state, verbose, device, rollback
         As in :class:`~continual.estimator.BudgetedEstimator`: the byte budget of
         ``accountant_``; the seed of initialisation, batch order, the strategy's choices and
-        predictions; progress bars; the device (CPU); how a failed call is undone.
+        predictions; progress bars; where the model, its optimizer state, EWC's tensors and
+        every batch live (``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``, ``"auto"``; the
+        replay reservoir stays on the CPU); how a failed call is undone.
+    precision
+        ``"32"``, ``"bf16-mixed"`` or ``"16-mixed"``: mixed precision through
+        ``torch.autocast`` (see :class:`~continual.precision.Precision`).
 
     Examples
     --------
@@ -126,6 +131,7 @@ class NeuralTPP(TPPEstimator):
         random_state: int | None = None,
         verbose: int = 0,
         device: str = "cpu",
+        precision: str = "32",
         rollback: str = "memory",
     ) -> None:
         self.model = model
@@ -147,6 +153,7 @@ class NeuralTPP(TPPEstimator):
         self.random_state = random_state
         self.verbose = verbose
         self.device = device
+        self.precision = precision
         self.rollback = rollback
 
     def _check_params(self) -> None:

@@ -27,14 +27,15 @@ class PoissonTPP(BudgetedEstimator):
     useful only when it clearly beats this.
 
     Stored: ``counts_`` (K float64, account ``counts``) and ``exposure_`` (one float64,
-    account ``exposure``).
+    account ``exposure``), on ``device``.
 
     Parameters
     ----------
     time_scale
         Times are divided by it, as in :class:`tpp.NeuralTPP`.
     budget, random_state, verbose, device, rollback
-        As in :class:`~continual.estimator.BudgetedEstimator` (nothing here is random).
+        As in :class:`~continual.estimator.BudgetedEstimator` (nothing here is random; the
+        device needs float64, which MPS lacks).
 
     Examples
     --------
@@ -80,13 +81,13 @@ class PoissonTPP(BudgetedEstimator):
         return {"counts": 8 * self.n_types_, "exposure": 8}
 
     def _build(self) -> None:
-        zeros = torch.zeros(self.n_types_ + 1, dtype=torch.float64)
+        zeros = torch.zeros(self.n_types_ + 1, dtype=torch.float64, device=self.device_)
         self.counts_ = self.accountant_.track("counts", zeros[:-1].clone())
         self.exposure_ = self.accountant_.track("exposure", zeros[-1].clone())
 
     def _learn(self, data: EventSequences) -> None:
         counts, exposure = self._statistics(data)
-        self.counts_ += torch.from_numpy(counts)
+        self.counts_ += torch.from_numpy(counts).to(self.counts_.device)
         self.exposure_ += exposure
         self.accountant_.snapshot(self.n_partial_fits_)
 
@@ -110,7 +111,7 @@ class PoissonTPP(BudgetedEstimator):
     def rates_(self) -> np.ndarray:
         """The rate of each type (events per time unit, after ``time_scale``)."""
         check_is_fitted(self, "counts_")
-        counts = np.maximum(self.counts_.numpy(), 0.5)
+        counts = np.maximum(self.counts_.cpu().numpy(), 0.5)
         return counts / max(float(self.exposure_), 1e-12)
 
     def score(self, X: Any, y: Any = None) -> float:

@@ -52,7 +52,7 @@ class PromptTPP(TPPEstimator):
     train_backbone
         ``"always"`` or ``"first"`` (freeze the backbone after the first window).
     lr, epochs, batch_size, n_points, n_draws, time_scale, max_length, truncate, budget, \
-random_state, verbose, device, rollback
+random_state, verbose, device, precision, rollback
         As in :class:`tpp.NeuralTPP`.
 
     Examples
@@ -104,6 +104,7 @@ random_state, verbose, device, rollback
         random_state: int | None = None,
         verbose: int = 0,
         device: str = "cpu",
+        precision: str = "32",
         rollback: str = "memory",
     ) -> None:
         self.d_model = d_model
@@ -128,6 +129,7 @@ random_state, verbose, device, rollback
         self.random_state = random_state
         self.verbose = verbose
         self.device = device
+        self.precision = precision
         self.rollback = rollback
 
     def _check_params(self) -> None:

@@ -112,7 +112,9 @@ class SequenceReplay(Plugin):
     generator seeded with ``seed`` and the experience count.
 
     Stored: the reservoir, float32 relative times and uint8 types (5 bytes per event up to 256
-    types), charged to ``replay/sequences``.
+    types), charged to ``replay/sequences``. The reservoir is numpy arrays on the CPU, whatever
+    the learner's device (the learner moves each batch there); with a budget per device it
+    fills the CPU's headroom.
 
     Parameters
     ----------
@@ -162,6 +164,6 @@ class SequenceReplay(Plugin):
             learner.train_data = EventSequences.concatenate([data, stored])
 
     def after_experience(self, learner: Learner) -> None:
-        capacity = learner.accountant.room_for(self.store)
+        capacity = learner.accountant.room_for(self.store, "cpu")  # numpy arrays
         rng = np.random.default_rng([self.seed, learner.n_trained])
         self.store.update(learner.experience.train, capacity, rng)

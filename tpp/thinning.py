@@ -38,7 +38,9 @@ def thinning_samples(
     n_bound_points, bound_factor
         The grid and safety factor of the upper bound.
     generator
-        Random generator, for reproducible draws.
+        Random generator, for reproducible draws; it must be on the device of ``horizon``
+        (``torch.Generator(device=horizon.device)``: a CPU generator cannot draw CUDA
+        tensors).
 
     Returns
     -------
@@ -53,17 +55,23 @@ def thinning_samples(
     >>> round(draws.mean().item(), 2)  # mean of Exp(2): 0.5
     0.5
     """
-    grid = torch.linspace(0.0, 1.0, n_bound_points, device=horizon.device)
+    device = horizon.device
+    if generator is not None and torch.device(generator.device) != device:
+        raise ValueError(
+            f"generator is on {generator.device}, but horizon is on {device}: pass "
+            f"torch.Generator(device={str(device)!r})"
+        )
+    grid = torch.linspace(0.0, 1.0, n_bound_points, device=device)
     with torch.no_grad():
         peak = intensity(horizon[..., None] * grid).sum(dim=-1).amax(dim=-1)
     bound = (bound_factor * peak).clamp_min(1e-9)  # (B, P)
     shape = (*horizon.shape, n_draws, n_proposals)
-    steps = torch.empty(shape, device=horizon.device).exponential_(1.0, generator=generator)
+    steps = torch.empty(shape, device=device).exponential_(1.0, generator=generator)
     proposals = steps.cumsum(dim=-1) / bound[..., None, None]
     flat = proposals.reshape(*horizon.shape, n_draws * n_proposals)
     with torch.no_grad():
         total = intensity(flat.clamp_max(horizon[..., None])).sum(dim=-1).reshape(shape)
-    uniform = torch.rand(shape, device=horizon.device, generator=generator)
+    uniform = torch.rand(shape, device=device, generator=generator)
     accepted = (uniform * bound[..., None, None] <= total) & (proposals <= horizon[..., None, None])
     first = accepted.float().argmax(dim=-1, keepdim=True)
     sample = proposals.gather(-1, first).squeeze(-1)

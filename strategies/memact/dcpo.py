@@ -24,8 +24,9 @@ import numpy as np
 import torch
 
 from continual.accountant import MemoryAccountant
-from continual.learner import Learner, optimizer_state_nbytes
-from continual.measure import Reservation, nbytes
+from continual.devices import move_to
+from continual.learner import Learner, optimizer_state_split
+from continual.measure import Reservation, collect_blocks
 from continual.plugin import Plugin, load_plugin_states, sync_accounts
 from continual.progress import progress
 from continual.state import load_rng_state, rng_state
@@ -311,6 +312,11 @@ class DCPOTrainer:
     :meth:`~continual.plugin.Plugin.memory_items` as ``"<plugin name>/<key>"``. The budget is
     checked before and after each :meth:`train`, and the ledger is recorded after it.
 
+    Devices: the trainer works where the policy's weights are (:attr:`device`; move the
+    policy before building the trainer). Segment batches are built on the CPU and moved
+    there; the sampling generators stay on the CPU (a rollout's choice is copied back at each
+    turn anyway), so a seed draws the same way on every device.
+
     Plugin hooks (each receives the trainer): ``before_experience`` and ``after_experience``
     around a :meth:`train` call, ``before_batch`` and ``after_batch`` around each update,
     ``before_backward`` and ``after_backward`` around each optimizer step, ``before_eval``
@@ -374,8 +380,9 @@ class DCPOTrainer:
         (bounded: older calls are dropped).
     n_trained, n_updates_done, n_steps : int
         :meth:`train` calls, updates and optimizer steps so far.
-    optimizer_nbytes : int
-        Bytes of Adam's state once it has stepped (from shapes), reserved in the ledger.
+    optimizer_nbytes : dict of str to int
+        Bytes of Adam's state once it has stepped (from shapes), per device, reserved in the
+        ledger (moments on :attr:`device`, step counters on the CPU).
     codec, plugins
         The token codec and the plugins.
     rng, generator
@@ -447,7 +454,7 @@ class DCPOTrainer:
         self.reference = copy.deepcopy(self.model).requires_grad_(False)
         self.optimizer = self._new_optimizer()
         params = list(self.model.parameters())
-        self.optimizer_nbytes = optimizer_state_nbytes("adam", params, lr=self.lr)
+        self.optimizer_nbytes = optimizer_state_split("adam", params, self.device, lr=self.lr)
         self.rng = np.random.default_rng(self.seed)
         self.generator = torch.Generator().manual_seed(self.seed)
         self.experience: Any = None
@@ -468,6 +475,12 @@ class DCPOTrainer:
 
     def _new_optimizer(self) -> torch.optim.Adam:
         return torch.optim.Adam(self.model.parameters(), lr=self.lr)
+
+    @property
+    def device(self) -> torch.device:
+        """The device of the policy's weights, where the reference, Adam's state and every
+        training batch live too."""
+        return next(self.model.parameters()).device
 
     # ------------------------------------------------------------------ training
     def train(
@@ -581,7 +594,7 @@ class DCPOTrainer:
         return [segments[i] for i in chosen], advantages[chosen]
 
     def _step(self, segments: Sequence[Segment], advantages: np.ndarray) -> dict[str, float]:
-        batch = segment_batch(segments, self.codec)
+        batch = move_to(segment_batch(segments, self.codec), self.device)
         args = (batch["tokens"], batch["roles"], batch["legal"])
         with torch.no_grad():
             old_logp = self.model.token_logprobs(*args)
@@ -594,7 +607,7 @@ class DCPOTrainer:
                 self.output,
                 old_logp,
                 ref_logp,
-                torch.as_tensor(advantages, dtype=self.output.dtype),
+                torch.as_tensor(advantages, dtype=self.output.dtype, device=self.device),
                 batch["mask"],
                 clip=self.clip,
                 kl_coef=self.kl_coef,
@@ -650,6 +663,7 @@ class DCPOTrainer:
                 loss=_masked_nll,
                 seed=self.seed,
                 verbose=self.verbose,
+                device=self.device,
             )
             try:
                 losses = self._warm_learner.learn(segments, index=0)
@@ -725,8 +739,12 @@ class DCPOTrainer:
         alive = [self.optimizer]
         if self._warm_learner is not None and self._warm_learner.optimizer is not None:
             alive.append(self._warm_learner.optimizer)
-        held = sum(nbytes(optimizer) for optimizer in alive)
-        return [*alive, Reservation(max(0, self.optimizer_nbytes - held))]
+        held = collect_blocks(alive).size_by_device()
+        reserved = [
+            Reservation(max(0, size - held.get(device, 0)), device)
+            for device, size in self.optimizer_nbytes.items()
+        ]
+        return [*alive, *reserved]
 
     def _sync_accounts(self) -> None:
         """Track the policy, reference, optimizer and every plugin item as live accounts."""

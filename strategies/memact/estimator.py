@@ -11,7 +11,7 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 
 from continual.budget import parse_budget
-from continual.estimator import BudgetedEstimator, resolve_device
+from continual.estimator import BudgetedEstimator
 from continual.learner import optimizer_state_nbytes
 from continual.measure import nbytes
 from continual.plugin import Plugin
@@ -130,7 +130,9 @@ class MemoryAsAction(BudgetedEstimator):
     verbose
         0 for silence; otherwise progress bars.
     device, rollback
-        As in :class:`~continual.estimator.BudgetedEstimator`.
+        As in :class:`~continual.estimator.BudgetedEstimator`: the policy, its reference,
+        the optimizers' state and the training batches live on ``device``; the agent's
+        context (token IDs) and the sampling generators stay on the CPU.
 
     Attributes
     ----------
@@ -161,13 +163,13 @@ class MemoryAsAction(BudgetedEstimator):
     >>> model.n_partial_fits_, len(model.losses_), len(model.bc_losses_)
     (2, 1, 2)
     >>> print(model.accountant_.ledger())  # the peak includes the second call's backup
-    account      bytes   share
-    policy      62,244   20.7%
-    reference   62,244   20.7%
-    optimizer  124,572   41.5%
-    total      249,060   83.0%
-    peak       440,932  147.0%
-    budget     300,000
+    account    device    bytes   share
+    policy        cpu   62,244   20.7%
+    reference     cpu   62,244   20.7%
+    optimizer     cpu  124,572   41.5%
+    total              249,060   83.0%
+    peak               440,932  147.0%
+    budget             300,000
     """
 
     def __init__(
@@ -349,8 +351,8 @@ class MemoryAsAction(BudgetedEstimator):
         return {"policy": size, "reference": size, "optimizer": optimizer}
 
     def _build(self) -> None:
-        with torch.device(resolve_device(self.device)):
-            self.policy_ = self._make_policy()
+        # built on the CPU, so that a seed gives the same initial weights on every device
+        self.policy_ = self._make_policy().to(self.device_)
         self.codec_ = RecallCodec()
         plugins = [factory() for factory in self.plugins]
         for position, plugin in enumerate(plugins):

@@ -243,18 +243,27 @@ class TinyCurationPolicy(nn.Module):
         greedy: bool = False,
         generator: torch.Generator | None = None,
     ) -> Message:
-        """Sample (or pick greedily) the next action token and return it as an assistant turn."""
+        """Sample (or pick greedily) the next action token and return it as an assistant turn.
+
+        The context is encoded on the CPU and read on the policy's device; a sample is drawn
+        on the device of ``generator`` (the probabilities are copied there: one small copy,
+        which the choice needs anyway), so that a CPU generator serves a policy on any device.
+        """
         if state.codec is None:
             raise ValueError("state.codec must be a RecallCodec for a token policy, got None")
         tokens, roles, _ = state.codec.encode(state.memory)
         legal = legal_mask(tokens, roles, state.codec)[-1]
-        x = torch.as_tensor(tokens).unsqueeze(0)
-        r = torch.as_tensor(roles).unsqueeze(0)
-        logits = self(x, r)[0, -1].masked_fill(~torch.as_tensor(legal), float("-inf"))
+        device = self.head.weight.device
+        x = torch.as_tensor(tokens).unsqueeze(0).to(device)
+        r = torch.as_tensor(roles).unsqueeze(0).to(device)
+        logits = self(x, r)[0, -1].masked_fill(~torch.as_tensor(legal).to(device), float("-inf"))
         if greedy:
             choice = int(logits.argmax())
         else:
-            choice = int(torch.multinomial(torch.softmax(logits, -1), 1, generator=generator))
+            probabilities = torch.softmax(logits, -1)
+            if generator is not None:
+                probabilities = probabilities.to(generator.device)
+            choice = int(torch.multinomial(probabilities, 1, generator=generator))
         item_id = state.codec.item_id(choice)
         return prune_turn([item_id] if item_id is not None else [])
 

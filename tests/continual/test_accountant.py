@@ -1,4 +1,5 @@
 import json
+import math
 
 import numpy as np
 import pytest
@@ -108,13 +109,15 @@ def test_ledger_table_and_json():
     ledger = accountant.ledger()
     text = str(ledger)
     lines = text.splitlines()
-    assert lines[1].split() == ["model", "400", "40.0%"]
-    assert lines[2].split() == ["exemplars", "50", "5.0%"]
+    assert lines[0].split() == ["account", "device", "bytes", "share"]
+    assert lines[1].split() == ["model", "cpu", "400", "40.0%"]
+    assert lines[2].split() == ["exemplars", "cpu", "50", "5.0%"]
     assert lines[3].split() == ["total", "450", "45.0%"]
     assert len({len(line.rstrip()) for line in lines[1:4]}) == 1  # aligned columns
     data = json.loads(json.dumps(ledger.to_dict()))
     assert data == {
         "accounts": {"model": 400, "exemplars": 50},
+        "devices": {"model": {"cpu": 400}, "exemplars": {"cpu": 50}},
         "total": 450,
         "budget": 1000,
         "headroom": 550,
@@ -209,3 +212,74 @@ def test_duplicate_account_name():
     accountant.track("x", torch.zeros(1))
     with pytest.raises(ValueError, match="already tracked"):
         accountant.track("x", torch.zeros(1))
+
+
+class _OnDevice:
+    """An object that reports its bytes on a named device (a stand-in for a GPU tensor)."""
+
+    def __init__(self, size, device):
+        self.size, self.device = size, device
+
+    def __nbytes__(self):
+        return self.size
+
+
+def test_budget_per_device_checks_each_device_and_names_the_one_over():
+    accountant = MemoryAccountant({"cuda": "1 KB", "cpu": 500})
+    assert accountant.budget == {"cuda:0": 1000, "cpu": 500}
+    accountant.track("model", _OnDevice(900, "cuda:0"))
+    accountant.track("exemplars", torch.zeros(100))  # 400 bytes on the CPU
+    ledger = accountant.check()
+    assert ledger.device_totals() == {"cuda:0": 900, "cpu": 400}
+    assert accountant.headroom("cuda:0") == 100
+    assert accountant.headroom("cpu") == 100
+    assert accountant.headroom("mps") == math.inf  # not budgeted
+    # 1,300 bytes in all would fit a 1,500-byte total budget, but the CPU is over its own
+    accountant.track("more", torch.zeros(50))
+    with pytest.raises(BudgetExceededError, match="budget on cpu is exceeded by 100 bytes") as e:
+        accountant.check()
+    assert e.value.devices == {"cpu": 100}
+    assert "cuda:0" not in str(e.value).splitlines()[0]
+
+
+def test_room_for_uses_the_device_the_store_lives_on():
+    accountant = MemoryAccountant({"cuda:0": 1000, "cpu": 500})
+    accountant.track("model", _OnDevice(900, "cuda:0"))
+    store = torch.zeros(25)  # 100 bytes on the CPU
+    accountant.track("store", store)
+    assert accountant.room_for(store) == 500  # the CPU's whole budget
+    assert accountant.room_for(_OnDevice(0, "cuda:0")) == 100
+    assert accountant.room_for([], device="cuda:0") == 100
+
+
+def test_check_plan_puts_planned_bytes_on_the_given_device():
+    accountant = MemoryAccountant({"cuda:0": 1000, "cpu": 500})
+    accountant.check_plan({"model": 900}, device="cuda:0")
+    with pytest.raises(BudgetExceededError, match="on cpu"):
+        accountant.check_plan({"model": 900})  # on the CPU by default
+    accountant.check_plan({"model": {"cuda:0": 800, "cpu": 200}})
+    with pytest.raises(ValueError, match=r"planned\['model'\]"):
+        accountant.check_plan({"model": {"cpu": -1}})
+
+
+@pytest.mark.parametrize(
+    ("budget", "match"),
+    [
+        ({}, "at least one device"),
+        ({"gpu": "1 KB"}, "budget keys must be devices"),
+        ({"cuda": 10, "cuda:0": 20}, "twice"),
+        ({"cpu": "lots"}, r"budget\['cpu'\]"),
+    ],
+)
+def test_bad_budget_per_device_is_refused(budget, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        MemoryAccountant(budget)
+
+
+def test_per_device_ledger_survives_state_dict():
+    accountant = MemoryAccountant({"cuda:0": 1000})
+    accountant.track("model", _OnDevice(900, "cuda:0"))
+    accountant.snapshot(0)
+    restored = MemoryAccountant({"cuda:0": 1000})
+    restored.load_state_dict(json.loads(json.dumps(accountant.state_dict())))
+    assert restored.history[0].ledger.device_totals() == {"cuda:0": 900}

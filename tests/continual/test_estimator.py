@@ -29,7 +29,7 @@ def _small(cls=FinetuneClassifier, **params):
     [
         ("rollback", "tape", r"rollback must be one of \('memory', 'disk', 'off'\), got 'tape'"),
         ("device", "gpu0", "device must be 'cpu', 'cuda', 'cuda:N', 'mps' or 'auto', got 'gpu0'"),
-        ("device", "cuda", "device='cuda' is not supported yet"),
+        ("device", "cuda:99", "device='cuda:99' is not available"),
         ("verbose", -1, "verbose must be a non-negative int, got -1"),
         ("random_state", "seven", "random_state must be None, an int or a numpy"),
         ("budget", "lots", "budget must look like"),

@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from continual.exemplars import ExemplarStore
+from continual.samples import LazySamples
 from continual.selection import herding
 
 POLICIES = ["reservoir", "random", "class_balanced", "herding"]
@@ -290,7 +291,7 @@ def test_input_validation_messages():
         store.update(x, y[:3], capacity_bytes=10)
     with pytest.raises(TypeError, match="y must hold integer labels, got dtype float32"):
         store.update(x, y.float(), capacity_bytes=10)
-    with pytest.raises(TypeError, match=r"x must be a torch\.Tensor or numpy\.ndarray, got list"):
+    with pytest.raises(TypeError, match=r"x must be a torch\.Tensor, a numpy\.ndarray or a .*Lazy"):
         store.update([[1]], y[:1], capacity_bytes=10)
     with pytest.raises(ValueError, match="policy must be one of"):
         ExemplarStore(policy="fifo").update(x, y, capacity_bytes=10)
@@ -307,3 +308,71 @@ def test_constructor_stores_arguments_and_repr():
     assert repr(ExemplarStore(policy="random", random_state=3)) == (
         "ExemplarStore(policy='random', random_state=3, n=0, classes=0, nbytes=0)"
     )
+
+
+class CountingRows(torch.utils.data.Dataset):
+    """The rows of ``x`` as a data set of ``(sample, label)`` pairs; every read is recorded."""
+
+    def __init__(self, x, y):
+        self.x, self.targets, self.reads = x, y, []
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, index):
+        self.reads.append(index)
+        return self.x[index], self.targets[index]
+
+
+@pytest.mark.parametrize("policy", ["reservoir", "random", "class_balanced"])
+def test_lazy_update_reads_only_the_kept_rows_and_stores_what_arrays_store(policy):
+    x1, y1 = make_batch(0, 30)
+    x2, y2 = make_batch(1, 30)
+    data = CountingRows(torch.cat([x1, x2]), torch.cat([y1, y2]))
+    lazy = ExemplarStore(policy=policy, random_state=0)
+    eager = ExemplarStore(policy=policy, random_state=0)
+    for offset, (x, y) in ((0, (x1, y1)), (30, (x2, y2))):
+        data.reads.clear()
+        samples = LazySamples(data, np.arange(offset, offset + 30))
+        lazy.update(samples, y, capacity_bytes=12 * 65)
+        eager.update(x, y, capacity_bytes=12 * 65)
+        assert torch.equal(lazy.x, eager.x) and torch.equal(lazy.y, eager.y)
+        assert lazy.__nbytes__() == eager.__nbytes__() == 12 * 65
+        # the new rows kept, plus the first row of the experience (read for dtype and shape)
+        kept_new = {offset + int(i) for i in _positions(lazy.x, x)}
+        assert set(data.reads) == kept_new | {offset}
+        assert len(data.reads) == len(kept_new) + 1
+
+
+def _positions(stored, x):
+    """Positions in x of the stored rows that come from x (rows of make_batch are distinct)."""
+    new = {tuple(row.reshape(-1).tolist()): i for i, row in enumerate(x)}
+    keys = (tuple(row.reshape(-1).tolist()) for row in stored)
+    return [new[key] for key in keys if key in new]
+
+
+def test_lazy_herding_reads_only_the_current_experience():
+    x, y = make_batch(2, 40)
+    data = CountingRows(torch.cat([x, x]), torch.cat([y, y]))
+    lazy = ExemplarStore(policy="herding", random_state=0)
+    eager = ExemplarStore(policy="herding", random_state=0)
+    lazy.update(
+        LazySamples(data, np.arange(40, 80)), y, capacity_bytes=650, feature_fn=flat_features
+    )
+    eager.update(x, y, capacity_bytes=650, feature_fn=flat_features)
+    assert torch.equal(lazy.x, eager.x) and torch.equal(lazy.y, eager.y)
+    assert set(data.reads) == set(range(40, 80))
+    assert lazy.x.dtype == torch.uint8 and not lazy.x.requires_grad
+
+
+def test_lazy_update_checks_the_dtype_against_earlier_updates():
+    x, y = make_batch(0, 5)
+    store = ExemplarStore(policy="random", random_state=0).update(x, y, capacity_bytes=1000)
+    data = CountingRows(x.float(), y)
+    with pytest.raises(ValueError, match=r"expected dtype torch.uint8.*got dtype torch.float32"):
+        store.update(LazySamples(data), y, capacity_bytes=1000)
+    with pytest.raises(ValueError, match="x must hold at least one sample, got an empty"):
+        store.update(LazySamples(data, []), y[:0], capacity_bytes=1000)
+    with pytest.raises(ValueError, match=r"y must be 1-D with one label per sample of x \(5\)"):
+        store.update(LazySamples(CountingRows(x, y)), y[:2], capacity_bytes=1000)
+    assert len(store) == 5

@@ -110,6 +110,10 @@ def test_plugin_that_overspends_is_caught_after_the_experience():
         ({"optimizer": "rmsprop"}, "optimizer must be one of"),
         ({"epochs": 0}, "epochs must be a positive int, got 0"),
         ({"batch_size": 2.5}, "batch_size must be a positive int, got 2.5"),
+        ({"device": "cuda:99"}, "device='cuda:99' is not available"),
+        ({"device": "tpu"}, "device must be 'cpu', 'cuda', 'cuda:N', 'mps' or 'auto', got 'tpu'"),
+        ({"precision": "fp8"}, r"precision must be one of \('32', 'bf16-mixed', '16-mixed'\)"),
+        ({"num_workers": -1}, "num_workers must be a non-negative int, got -1"),
     ],
 )
 def test_bad_learner_arguments(kwargs, match):
@@ -218,3 +222,90 @@ def test_learn_trains_one_payload_as_the_next_experience():
     learner.learn(_stream()[1].train)
     assert learner.n_trained == 2
     assert [s.step for s in learner.accountant.history] == [0, 1]  # indices of the experiences
+
+
+class DtypeProbe(Plugin):
+    """Records the dtype of the model output and of the weights during training."""
+
+    def __init__(self):
+        self.output, self.weights = set(), set()
+
+    def before_backward(self, learner):
+        self.output.add(learner.output.dtype)
+        self.weights.update(p.dtype for p in learner.model.parameters())
+
+
+@pytest.mark.parametrize(
+    ("precision", "dtype"), [("bf16-mixed", torch.bfloat16), ("16-mixed", torch.float16)]
+)
+def test_mixed_precision_runs_the_forward_in_low_precision_and_keeps_float32_state(
+    precision, dtype
+):
+    torch.manual_seed(0)
+    probe = DtypeProbe()
+    learner = Learner(
+        torch.nn.Linear(6, 4),
+        plugins=[probe],
+        precision=precision,
+        epochs=3,
+        accountant=MemoryAccountant("10 KB"),
+        optimizer="adam",
+        lr=0.05,
+    )
+    scores = learner.run(_stream())
+    assert probe.output == {dtype}
+    assert probe.weights == {torch.float32}
+    assert scores.matrix[-1].mean() > 0.6  # it learns
+    # the optimizer state is float32 Adam state, plus the gradient scaler's 8 bytes for fp16
+    scaler = 8 if precision == "16-mixed" else 0
+    adam = 2 * (6 * 4 + 4) * 4 + 2 * 4  # two moments per weight, a step per tensor
+    assert learner.accountant.ledger().accounts["optimizer"] == adam + scaler
+    assert learner.optimizer_state_nbytes() == adam + scaler
+
+
+def test_the_16_bit_scaler_is_reserved_before_training_and_restored_from_state():
+    learner = Learner(
+        torch.nn.Linear(6, 4),
+        precision="16-mixed",
+        accountant=MemoryAccountant(),
+        optimizer="sgd",
+        momentum=0.0,
+    )
+    assert learner.accountant.ledger().accounts["optimizer"] == 8  # reserved, not yet held
+    learner.learn(_stream()[0].train)
+    state = learner.state_dict()
+    assert state["precision"]["scale"] == learner.amp.scaler.get_scale()
+    other = Learner(torch.nn.Linear(6, 4), precision="16-mixed", optimizer="sgd")
+    other.load_state_dict(state)
+    assert other.amp.scaler.get_scale() == learner.amp.scaler.get_scale()
+
+
+def test_bf16_training_tracks_float32_training():
+    """bf16 autocast on the CPU reaches close to the float32 loss (an independent run)."""
+    losses = {}
+    for precision in ("32", "bf16-mixed"):
+        torch.manual_seed(0)
+        learner = Learner(torch.nn.Linear(6, 4), precision=precision, epochs=5, lr=0.05)
+        losses[precision] = learner.learn(_stream()[0].train)
+    assert losses["bf16-mixed"][-1] < losses["bf16-mixed"][0]
+    assert abs(losses["bf16-mixed"][-1] - losses["32"][-1]) < 0.05
+
+
+def test_device_defaults_to_the_model_device_and_batches_are_moved_there():
+    learner = Learner(torch.nn.Linear(6, 4))
+    assert learner.device == torch.device("cpu")
+    assert learner.pin_memory is False  # pinning only helps copies to CUDA
+    batch = (torch.zeros(2, 6), torch.zeros(2, dtype=torch.long))
+    assert all(a is b for a, b in zip(learner.to_device(batch), batch))  # no copy on the CPU
+
+
+def test_compile_runs_the_compiled_model_and_keeps_the_plain_one():
+    torch.manual_seed(0)
+    model = torch.nn.Linear(6, 4)
+    eager = Learner(model, epochs=2, seed=1)
+    torch.manual_seed(0)
+    compiled = Learner(torch.nn.Linear(6, 4), epochs=2, seed=1, compile={"backend": "eager"})
+    losses = eager.learn(_stream()[0].train), compiled.learn(_stream()[0].train)
+    np.testing.assert_allclose(losses[0], losses[1], rtol=1e-5)
+    assert type(compiled.model) is torch.nn.Linear  # state and accounting see the plain module
+    assert compiled._runnable_model() is not compiled.model

@@ -100,6 +100,12 @@ def test_bad_budget_override_names_the_argument(tmp_path):
         run_experiment(cfg, tmp_path)
 
 
+def test_a_device_override_reaches_every_method_and_an_unavailable_one_is_named(tmp_path):
+    cfg = _compose([*SMALL, "budget=200KB", "device=cuda:99"])
+    with pytest.raises(ValueError, match="device='cuda:99' is not available"):
+        run_experiment(cfg, tmp_path)
+
+
 class InterruptedReplay(ReplayClassifier):
     """A ReplayClassifier whose second experience fails while ``INTERRUPT`` is set."""
 

@@ -16,6 +16,13 @@ from recsys.time_budget import CpuTimeBudget
 from streams.communities import planted_communities
 from streams.interaction_streams import interaction_blocks
 from streams.interactions import Interactions
+from tests.device_checks import (
+    assert_allocator_agrees,
+    assert_stored_on,
+    cuda,
+    cuda_bytes_of,
+    stored_tensors,
+)
 
 
 @pytest.fixture(scope="module")
@@ -329,3 +336,78 @@ def test_recommend_never_returns_masked_items(split):
     top = rec.recommend(np.arange(150), k=20, exclude=train)
     seen = train.csr().toarray() > 0
     assert not seen[np.arange(150)[:, None], top].any()
+
+
+# ------------------------------------------------------------------------------ devices
+DEVICE_CASES = {
+    "mf": {},
+    "lightgcn-graphhash": {"model": "lightgcn", "embedding": "graphhash"},
+    "dsl": {"density": 0.5, "update_every": 2},
+}
+ON_THE_CPU = {"user_map", "item_map"}  # the mappers are numpy arrays
+
+
+def stored(rec):
+    """The tensors a recommender keeps: the table, Adam's state, DSL's accumulator, the
+    graph."""
+    learner = rec.learner_
+    graph = getattr(rec.model_, "adjacency", None)
+    return stored_tensors(learner.model, learner.optimizer, learner.plugins, learner.amp, graph)
+
+
+def fit_blocks(case, train, device):
+    rec = small(epochs=4, device=device, **DEVICE_CASES[case])
+    rec.fit(train.select(train.users < 100)).partial_fit(train)  # new IDs in the second block
+    if rec.embedding == "graphhash":
+        rec.recluster(train)
+    return rec
+
+
+@pytest.mark.parametrize("case", list(DEVICE_CASES))
+def test_everything_stored_lives_on_the_requested_device(split, case, one_thread):
+    train, test = split
+    rec = fit_blocks(case, train, "cpu")
+    assert rec.recommend(np.arange(5), k=3, exclude=train).shape == (5, 3)
+    assert 0.0 <= rec.score(test, train=train) <= 1.0
+    assert_stored_on("cpu", rec.accountant_.ledger(), stored(rec), cpu=ON_THE_CPU)
+
+
+def test_an_unavailable_device_fails_before_anything_is_built(split):
+    rec = small(device="cuda:99")
+    with pytest.raises(ValueError, match=r"device='cuda:99' is not available"):
+        rec.fit(split[0])
+    assert [name for name in vars(rec) if name.endswith("_")] == []
+
+
+def test_mixed_precision_keeps_float32_weights_and_charges_the_scaler(split):
+    train, test = split
+    full = small(epochs=3).fit(train)
+    for precision in ("bf16-mixed", "16-mixed"):
+        rec = small(epochs=3, precision=precision).fit(train)
+        assert rec.model_.table.weight.dtype == torch.float32
+        assert np.all(np.isfinite(rec.losses_)) and 0.0 <= rec.score(test, train=train) <= 1.0
+        scaler = 8 if precision == "16-mixed" else 0  # a float32 scale and an int32 counter
+        optimizer = rec.accountant_.ledger().accounts["optimizer"]
+        assert optimizer == full.accountant_.ledger().accounts["optimizer"] + scaler
+    with pytest.raises(ValueError, match=r"precision must be one of .*got 'half'"):
+        small(precision="half").fit(train)
+
+
+def test_lightgcn_trains_in_mixed_precision(split, one_thread):
+    rec = small(model="lightgcn", epochs=2, precision="bf16-mixed").fit(split[0])
+    assert np.all(np.isfinite(rec.losses_))
+
+
+@cuda
+@pytest.mark.parametrize("case", list(DEVICE_CASES))
+def test_cuda_matches_the_cpu_and_the_allocator(split, case):
+    train, test = split
+    rec, allocated = cuda_bytes_of(lambda: fit_blocks(case, train, "cuda"))
+    ledger, tensors = rec.accountant_.ledger(), stored(rec)
+    assert_stored_on("cuda:0", ledger, tensors, cpu=ON_THE_CPU)
+    assert_allocator_agrees(ledger, allocated, tensors)
+    on_cpu = fit_blocks(case, train, "cpu")
+    assert rec.score(test, train=train) == pytest.approx(on_cpu.score(test, train=train), abs=0.02)
+    top = rec.recommend(np.arange(20), k=5, exclude=train)
+    for user, row in enumerate(top):
+        assert not set(row.tolist()) & set(train.user_items(user).tolist())

@@ -14,7 +14,7 @@ from strategies import (
 )
 from streams import split_digits
 
-SMALL = {"budget": "120 KB", "epochs": 1, "batch_size": 64, "input_scale": 1 / 16}
+SMALL = {"budget": "120 KB", "epochs": 1, "batch_size": 64, "input_scale": 1 / 16, "device": "auto"}
 
 
 @pytest.fixture(scope="module")

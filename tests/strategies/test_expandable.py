@@ -150,3 +150,27 @@ def test_fit_store_to_budget_shrinks_and_raises_with_bytes_and_budget():
     message = str(error.value)
     assert "X: the model needs 64 bytes" in message and "the budget is 60 bytes" in message
     assert error.value.ledger.accounts == {"model": 32, "optimizer": 32, "store": 35}
+
+
+def test_channels_last_changes_the_layout_only():
+    def conv_net(channels_last):
+        torch.manual_seed(0)
+        shared = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.ReLU())
+        block = nn.Sequential(
+            nn.Conv2d(4, 3, 3), nn.BatchNorm2d(3), nn.Flatten(1), nn.Linear(12, 5)
+        )
+        net = ExpandableNet(shared, block, 5, n_classes=4, channels_last=channels_last)
+        net.grow([0, 1])
+        net.grow([2, 3])
+        return net.train()
+
+    x = torch.randn(3, 2, 4, 4)
+    fast, plain = conv_net(True), conv_net(False)
+    assert fast.channels_last and not plain.channels_last
+    assert torch.allclose(fast(x), plain(x), atol=1e-5)
+    fast(x).sum().backward()
+    # parameters keep their own (contiguous) layout: checkpoints need contiguous tensors
+    assert all(p.is_contiguous() and p.grad.is_contiguous() for p in fast.shared.parameters())
+    flat = _net()  # 2-d inputs pass through unchanged
+    flat.grow([0])
+    assert flat.features(torch.randn(5, 4)).shape == (5, 3)

@@ -11,6 +11,7 @@ from strategies import DigitsConvNet
 from strategies.classifiers import MEMOClassifier
 from strategies.expandable import ExpandableNet
 from strategies.memo import MEMO
+from strategies.resnet import CifarResNet
 from streams import split_digits
 from tests.strategies.test_classifiers import EXPECTED_FAILED_CHECKS
 
@@ -152,3 +153,85 @@ def test_memo_classifier_fits_the_budget_and_refuses_one_below_the_model():
     with pytest.raises(BudgetExceededError, match=r"model needs .* the budget is .10 KB."):
         small.partial_fit(X, y, classes=np.arange(10))
     assert not hasattr(small, "learner_")
+
+
+# ------------------------------------------------------------------ the fast forward
+def _explicit_blocks(blocks, z, batch_statistics):
+    """Option-A BasicBlocks written out with explicit convolutions and batch-norm formulas."""
+
+    def bn(t, layer):
+        if batch_statistics:
+            mean, var = t.mean((0, 2, 3)), t.var((0, 2, 3), unbiased=False)
+        else:
+            mean, var = layer.running_mean, layer.running_var
+        shifted = (t - mean[:, None, None]) / (var[:, None, None] + layer.eps).sqrt()
+        return shifted * layer.weight[:, None, None] + layer.bias[:, None, None]
+
+    def conv(t, layer):
+        return torch.nn.functional.conv2d(t, layer.weight, stride=layer.stride, padding=1)
+
+    for block in blocks:
+        out = bn(conv(torch.relu(bn(conv(z, block.conv1), block.bn1)), block.conv2), block.bn2)
+        if out.shape[1] != z.shape[1]:
+            pad = (out.shape[1] - z.shape[1]) // 2
+            z = torch.nn.functional.pad(z[:, :, ::2, ::2], (0, 0, 0, 0, pad, pad))
+        z = torch.relu(out + z)
+    return z
+
+
+def _three_task_resnet_memo():
+    torch.manual_seed(0)
+    net = MEMO(seed=0).expand(CifarResNet(8, n_classes=6))
+    for task in range(3):
+        net.grow([2 * task, 2 * task + 1])
+        generator = torch.Generator().manual_seed(task)
+        with torch.no_grad():  # distinct weights and statistics per block, as after training
+            for bn in net.blocks[-1].modules():
+                if isinstance(bn, torch.nn.BatchNorm2d):
+                    bn.running_mean.copy_(torch.rand(bn.num_features, generator=generator) - 0.5)
+                    bn.running_var.copy_(torch.rand(bn.num_features, generator=generator) + 0.5)
+                    bn.weight.copy_(torch.rand(bn.num_features, generator=generator) + 0.5)
+            for conv in net.blocks[-1].modules():
+                if isinstance(conv, torch.nn.Conv2d):
+                    conv.weight.mul_(1 + torch.rand(conv.weight.shape, generator=generator))
+    return net
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_fast_forward_gives_the_per_block_logits_and_gradients(training):
+    net = _three_task_resnet_memo().train(training)
+    assert not net.blocks[0].training and net.blocks[-1].training == training
+    x = torch.randn(6, 3, 32, 32, generator=torch.Generator().manual_seed(5))
+    weights = torch.randn(6, 6, generator=torch.Generator().manual_seed(6))
+
+    # expectation: the trunk (batch statistics while training), then every block on the trunk's
+    # output, the old blocks with their running statistics, the newest with batch statistics
+    # while training; features concatenated in task order and read by the unified head
+    stem, stem_bn, _, stage1, stage2 = net.shared
+    z = torch.nn.functional.conv2d(x, stem.weight, padding=1)
+    if training:
+        mean, var = z.mean((0, 2, 3)), z.var((0, 2, 3), unbiased=False)
+    else:
+        mean, var = stem_bn.running_mean, stem_bn.running_var
+    z = (z - mean[:, None, None]) / (var[:, None, None] + stem_bn.eps).sqrt()
+    z = torch.relu(z * stem_bn.weight[:, None, None] + stem_bn.bias[:, None, None])
+    trunk = _explicit_blocks([*stage1, *stage2], z, training)
+    features = [
+        _explicit_blocks(block[0], trunk, training and i == 2).mean((2, 3))
+        for i, block in enumerate(net.blocks)
+    ]
+    expected = torch.cat(features, 1) @ net.head.weight.T + net.head.bias
+    (expected * weights).sum().backward()
+    aux = {id(p) for p in net.aux_head.parameters()}  # not part of the logits
+    trainable = [p for p in net.parameters() if p.requires_grad and id(p) not in aux]
+    expected_grads = [p.grad.clone() for p in trainable]
+    net.zero_grad()
+
+    logits = net(x)
+    assert torch.isfinite(logits).all() and net.head.classes.tolist() == list(range(6))
+    assert torch.allclose(logits, expected, rtol=1e-4, atol=1e-4)
+    (logits * weights).sum().backward()
+    assert all(p.grad is None for b in net.blocks[:-1] for p in b.parameters())  # frozen
+    for grad, p in zip(expected_grads, trainable):
+        assert torch.allclose(p.grad, grad, rtol=1e-3, atol=1e-4)
+    assert any(p.grad.abs().sum() > 0 for p in net.shared.parameters())  # the trunk trains

@@ -1,8 +1,10 @@
 import numpy as np
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from continual.samples import LazySamples
 from streams import Stream, class_incremental
 
 
@@ -212,7 +214,7 @@ def test_y_must_be_1d():
 
 def test_y_is_required():
     X, _ = labelled()
-    with pytest.raises(ValueError, match="y must be an array of labels, got None"):
+    with pytest.raises(ValueError, match=r"y must be given when data is an array.*targets"):
         class_incremental(X, None, n_experiences=2)
 
 
@@ -223,7 +225,9 @@ def test_x_must_be_non_empty():
 
 def test_test_must_be_a_pair():
     X, y = labelled()
-    with pytest.raises(TypeError, match=r"test must be None or a tuple \(X_test, y_test\)"):
+    with pytest.raises(
+        TypeError, match=r"test must be None, a tuple \(X_test, y_test\) or a torch Dataset"
+    ):
         class_incremental(X, y, n_experiences=2, test=[X, y])
 
 
@@ -239,3 +243,96 @@ def test_test_labels_must_occur_in_y():
         ValueError, match=r"test labels must all occur in y, got unknown labels \[9\]"
     ):
         class_incremental(X, y, n_experiences=2, test=(X[:2], np.array([0, 9])))
+
+
+class CountingDataset(torch.utils.data.Dataset):
+    """Rows of X as ``(tensor, label)`` pairs with ``targets``; every read is recorded."""
+
+    def __init__(self, X, y, with_targets=True):
+        self.X, self.y, self.reads = X, y, []
+        if with_targets:
+            self.targets = list(y.tolist())
+
+    def __len__(self):
+        return len(self.X)
+
+    def __getitem__(self, index):
+        self.reads.append(index)
+        return torch.as_tensor(self.X[index]), int(self.y[index])
+
+
+def test_a_dataset_becomes_index_subsets_and_building_reads_no_sample():
+    X, y = labelled()
+    train, test = CountingDataset(X, y), CountingDataset(X[:20], y[:20])
+    order = [4, 0, 9, 1, 8, 2, 7, 3, 6, 5]
+    stream = class_incremental(train, n_experiences=5, class_order=order, test=test)
+    assert train.reads == [] and test.reads == []
+    assert stream.classes == [(4, 0), (9, 1), (8, 2), (7, 3), (6, 5)]
+    for exp, group in zip(stream, [order[i : i + 2] for i in range(0, 10, 2)]):
+        samples, labels = exp.train
+        assert isinstance(samples, LazySamples) and samples.dataset is train
+        assert samples.indices.tolist() == expected_rows(y, group)
+        np.testing.assert_array_equal(labels, y[expected_rows(y, group)])
+        test_samples, test_labels = exp.test
+        assert test_samples.indices.tolist() == expected_rows(y[:20], group)
+        np.testing.assert_array_equal(test_labels, y[:20][expected_rows(y[:20], group)])
+    assert train.reads == [] and test.reads == []
+    assert torch.equal(stream[1].train[0].read(), torch.as_tensor(X[expected_rows(y, [9, 1])]))
+
+
+def test_dataset_labels_from_y_override_targets_and_test_may_be_a_pair():
+    X, y = labelled(n_classes=4)
+    data = CountingDataset(X, y, with_targets=False)
+    relabelled = (y + 1) % 4
+    stream = class_incremental(
+        data, relabelled, n_experiences=2, class_order=[0, 1, 2, 3], test=(data, relabelled)
+    )
+    assert stream[0].train[0].indices.tolist() == expected_rows(relabelled, [0, 1])
+    assert stream[1].test[0].indices.tolist() == expected_rows(relabelled, [2, 3])
+    assert data.reads == []
+
+
+def test_a_dataset_without_targets_needs_y():
+    X, y = labelled()
+    with pytest.raises(ValueError, match=r"data is a CountingDataset without a `targets`.*pass y"):
+        class_incremental(CountingDataset(X, y, with_targets=False), n_experiences=2)
+    with pytest.raises(ValueError, match="test is a CountingDataset without a `targets`"):
+        class_incremental(X, y, n_experiences=2, test=CountingDataset(X, y, with_targets=False))
+    with pytest.raises(ValueError, match=r"y must hold one label per row of data \(40 rows\)"):
+        class_incremental(CountingDataset(X, y), y[:5], n_experiences=2)
+    with pytest.raises(ValueError, match=r"test labels must all occur in y.*\[11\]"):
+        class_incremental(X, y, n_experiences=2, test=CountingDataset(X[:1], np.array([11])))
+
+
+def test_an_image_folder_on_disk_is_split_without_a_copy(tmp_path):
+    from PIL import Image
+    from torchvision.datasets import ImageFolder
+    from torchvision.transforms import PILToTensor
+
+    rng = np.random.default_rng(0)
+    for label in ("cat", "dog", "eel", "fox"):
+        (tmp_path / label).mkdir()
+        for i in range(3):
+            pixels = rng.integers(0, 255, size=(4, 4, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(tmp_path / label / f"{i}.png")
+
+    class Counted(ImageFolder):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.reads = []
+
+        def __getitem__(self, index):
+            self.reads.append(index)
+            return super().__getitem__(index)
+
+    folder = Counted(tmp_path, transform=PILToTensor())
+    stream = class_incremental(folder, n_experiences=2, class_order=[3, 0, 2, 1])
+    assert folder.reads == []
+    # ImageFolder sorts classes (cat=0, dog=1, eel=2, fox=3) and files: 3 rows per class
+    assert stream[0].train[0].indices.tolist() == [0, 1, 2, 9, 10, 11]
+    np.testing.assert_array_equal(stream[1].train[1], [1, 1, 1, 2, 2, 2])
+    images = stream[1].train[0].read([0, 5])
+    assert images.dtype == torch.uint8 and images.shape == (2, 3, 4, 4)
+    expected = np.asarray(Image.open(tmp_path / "eel" / "2.png")).transpose(2, 0, 1)
+    np.testing.assert_array_equal(images[1].numpy(), expected)
+    assert folder.reads == [3, 8]

@@ -5,6 +5,13 @@ from sklearn.base import clone
 
 from continual import BudgetExceededError, nbytes
 from streams.hawkes import hawkes_drift_stream
+from tests.device_checks import (
+    assert_allocator_agrees,
+    assert_stored_on,
+    cuda,
+    cuda_bytes_of,
+    stored_tensors,
+)
 from tpp import NeuralTPP, PoissonTPP, PromptTPP
 
 
@@ -297,3 +304,92 @@ def test_poisson_accumulates_every_window(stream):
     np.testing.assert_allclose(both.rates_, np.maximum(counts, 0.5) / exposure)
     assert both.n_partial_fits_ == 2
     assert both.accountant_.ledger().accounts == {"counts": 24, "exposure": 8}
+
+
+# ------------------------------------------------------------------------------ devices
+DEVICE_CASES = {
+    "nhp-ewc": lambda **p: NeuralTPP(hidden_size=8, strategy="ewc", **SMALL, **p),
+    "attnhp-replay": lambda **p: NeuralTPP(
+        "attnhp", hidden_size=8, time_size=4, strategy="replay", budget=40_000, **SMALL, **p
+    ),
+    "prompttpp": lambda **p: PromptTPP(**PROMPTS, **SMALL, **p),
+    "poisson": lambda **p: PoissonTPP(**p),
+}
+ON_THE_CPU = {"replay/sequences"}  # the reservoir is numpy arrays
+
+
+def stored(est):
+    """The tensors an estimator keeps: the model, Adam's state and the plugins' stores."""
+    if isinstance(est, PoissonTPP):
+        return stored_tensors(est.counts_, est.exposure_)
+    learner = est.learner_
+    return stored_tensors(learner.model, learner.optimizer, learner.plugins, learner.amp)
+
+
+def fit_windows(case, windows, device):
+    est = DEVICE_CASES[case](device=device)
+    for window in windows:
+        est.partial_fit(window.train)
+    return est
+
+
+@pytest.mark.parametrize("case", list(DEVICE_CASES))
+def test_everything_stored_lives_on_the_requested_device(stream, case):
+    windows = list(stream)[:2]
+    est = fit_windows(case, windows, "cpu")
+    est.scores(windows[1].test)
+    if not isinstance(est, PoissonTPP):
+        est.predict(windows[1].test)
+    assert_stored_on("cpu", est.accountant_.ledger(), stored(est), cpu=ON_THE_CPU)
+
+
+@pytest.mark.parametrize("case", list(DEVICE_CASES))
+def test_an_unavailable_device_fails_before_anything_is_built(case):
+    est = DEVICE_CASES[case](device="cuda:99")
+    with pytest.raises(ValueError, match=r"device='cuda:99' is not available"):
+        est.partial_fit(rows())
+    assert [name for name in vars(est) if name.endswith("_")] == []
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        pytest.param(lambda: NeuralTPP("attnhp", hidden_size=8, time_size=4, **SMALL), id="attnhp"),
+        pytest.param(lambda: PromptTPP(**PROMPTS, **SMALL), id="prompttpp"),
+        pytest.param(lambda: NeuralTPP(hidden_size=8, **SMALL), id="nhp"),
+    ],
+)
+def test_mixed_precision_trains_float32_weights(stream, make):
+    est = make().set_params(precision="bf16-mixed").fit(stream[0].train)
+    assert {p.dtype for p in est.learner_.model.parameters()} == {torch.float32}
+    assert np.all(np.isfinite(est.losses_)) and np.isfinite(est.score(stream[0].test))
+    assert est.accountant_.ledger().accounts["optimizer"] == sum(
+        nbytes(s) for s in est.learner_.optimizer.state.values()
+    )  # no gradient scaler in bfloat16
+
+
+def test_a_bad_precision_is_refused_before_anything_is_built():
+    est = NeuralTPP(precision="64", **SMALL)
+    with pytest.raises(ValueError, match=r"precision must be one of .*got '64'"):
+        est.fit(rows())
+    assert [name for name in vars(est) if name.endswith("_")] == []
+    assert clone(est).get_params()["precision"] == "64"  # stored unchanged
+
+
+@cuda
+@pytest.mark.parametrize("case", list(DEVICE_CASES))
+def test_cuda_matches_the_cpu_and_the_allocator(stream, case):
+    windows = list(stream)[:2]
+    est, allocated = cuda_bytes_of(lambda: fit_windows(case, windows, "cuda"))
+    ledger, tensors = est.accountant_.ledger(), stored(est)
+    assert_stored_on("cuda:0", ledger, tensors, cpu=ON_THE_CPU)
+    assert_allocator_agrees(ledger, allocated, tensors)
+    on_cpu = fit_windows(case, windows, "cpu")
+    test = windows[1].test
+    assert est.score(test) == pytest.approx(on_cpu.score(test), rel=1e-3, abs=1e-3)
+    scores = est.scores(test)
+    assert all(np.isfinite(value) for value in scores.values())
+    if not isinstance(est, PoissonTPP):
+        times, types = est.predict(test)
+        assert times.shape == types.shape == (len(test),)
+        assert np.all(times >= test.times[test.offsets[1:] - 1])

@@ -78,3 +78,9 @@ def test_thinning_of_a_decaying_intensity_matches_its_distribution():
     survival = lambda t: np.exp(-2 * (1 - np.exp(-t)))  # noqa: E731
     assert np.mean(draws >= 3.0) == pytest.approx(survival(3.0), abs=0.02)
     assert np.mean(draws <= 0.5) == pytest.approx(1 - survival(0.5), abs=0.02)
+
+
+def test_thinning_needs_a_generator_on_the_device_of_the_horizon():
+    horizon = torch.full((1, 2), 1.0, device="meta")
+    with pytest.raises(ValueError, match=r"generator is on cpu, but horizon is on meta"):
+        thinning_samples(lambda o: o[..., None], horizon, generator=torch.Generator())

@@ -22,6 +22,13 @@ from strategies.memact import (
     as_episodes,
 )
 from streams.episodes import RecallDifficulty, recall_stream
+from tests.device_checks import (
+    assert_allocator_agrees,
+    assert_stored_on,
+    cuda,
+    cuda_bytes_of,
+    stored_tensors,
+)
 
 TINY = {
     "bc_epochs": 1,
@@ -369,3 +376,43 @@ def test_hydra_experiment_small(tmp_path):
     assert f"{fifo['success']:.3f}" in line.split() and "260" in line.split()
     oracle = [r for r in records if r["method"] == "queried_keys"]
     assert all(r["success"] == 1.0 for r in oracle)
+
+
+# ------------------------------------------------------------------------------ devices
+def stored(model):
+    """The tensors the learner keeps: policy, reference, Adam's state, plugins' items."""
+    trainer = model.trainer_
+    return stored_tensors(trainer.model, trainer.reference, trainer.optimizer, trainer.plugins)
+
+
+def fit_twice(stream, device):
+    model = MemoryAsAction(**SMALL, random_state=0, device=device).fit(stream[0].train)
+    return model.partial_fit(stream[0].train)
+
+
+def test_everything_stored_lives_on_the_requested_device(stream):
+    model = fit_twice(stream, "cpu")
+    assert 0.0 <= model.score(stream[0].test) <= 1.0
+    assert model.trainer_.device == torch.device("cpu")
+    assert_stored_on("cpu", model.accountant_.ledger(), stored(model))
+
+
+def test_an_unavailable_device_fails_before_anything_is_built(stream):
+    model = MemoryAsAction(**SMALL, random_state=0, device="cuda:99")
+    with pytest.raises(ValueError, match=r"device='cuda:99' is not available"):
+        model.fit(stream)
+    assert [name for name in vars(model) if name.endswith("_")] == []
+
+
+@cuda
+def test_cuda_matches_the_cpu_and_the_allocator(stream):
+    model, allocated = cuda_bytes_of(lambda: fit_twice(stream, "cuda"))
+    ledger, tensors = model.accountant_.ledger(), stored(model)
+    assert_stored_on("cuda:0", ledger, tensors)
+    assert_allocator_agrees(ledger, allocated, tensors)
+    on_cpu = fit_twice(stream, "cpu")
+    # the same initial weights and the same warm-start batches: the same cloning curve
+    np.testing.assert_allclose(model.bc_losses_, on_cpu.bc_losses_, rtol=1e-3)
+    assert model.score(stream[0].test) == pytest.approx(on_cpu.score(stream[0].test), abs=0.34)
+    memory = WorkingMemory([Message("user", "Remember: k0"), Message("tool", "k0=v1", id="a")])
+    assert model.curate(memory).role == "assistant"
