@@ -10,18 +10,21 @@ scikit-learn base of every estimator (transactional ``partial_fit``, seeding,
 accounting), :func:`save` and :func:`load` write and read its checkpoints, and
 :func:`evaluate_stream` is the evaluation protocol of every domain. :class:`LazySamples` holds
 the rows of a torch ``Dataset`` that a payload reads only when it trains, predicts or stores.
+:func:`resolve_device` and :class:`Precision` are where training runs and in which precision.
 """
 
 from continual.accountant import BudgetExceededError, Ledger, MemoryAccountant, Snapshot
 from continual.bitmask import BitMask
-from continual.budget import format_bytes, parse_budget
+from continual.budget import format_bytes, parse_budget, parse_budgets
 from continual.checkpoint import load, save
+from continual.devices import resolve_device
 from continual.estimator import BudgetedEstimator
 from continual.evaluation import ScoreMatrix, auc_a, auc_l, auc_over_budgets
 from continual.exemplars import ExemplarStore
 from continual.learner import Learner
 from continual.measure import nbytes
 from continual.plugin import Plugin
+from continual.precision import Precision
 from continual.protocol import evaluate_stream
 from continual.samples import LazySamples
 
@@ -35,6 +38,7 @@ __all__ = [
     "Ledger",
     "MemoryAccountant",
     "Plugin",
+    "Precision",
     "ScoreMatrix",
     "Snapshot",
     "auc_a",
@@ -45,5 +49,7 @@ __all__ = [
     "load",
     "nbytes",
     "parse_budget",
+    "parse_budgets",
+    "resolve_device",
     "save",
 ]

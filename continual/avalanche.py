@@ -31,7 +31,6 @@ What is charged, per plugin (account names in brackets):
 from __future__ import annotations
 
 import functools
-import math
 from typing import Any
 
 import numpy as np
@@ -236,8 +235,13 @@ class MemoryBudgetPlugin(SupervisedPlugin):
 
     def before_training_exp(self, strategy: Any, **kwargs: Any) -> None:
         ledger = self.sync(strategy)
-        budget = math.inf if ledger.budget is None else ledger.budget
-        if ledger.accounts["model"] + ledger.accounts["optimizer"] > budget:
+        core = ("model", "optimizer")
+        alone = Ledger(
+            {name: ledger.accounts[name] for name in core},
+            ledger.budget,
+            devices={name: ledger.account_devices(name) for name in core},
+        )
+        if alone.headroom < 0:  # per device, with a budget per device
             raise BudgetExceededError(ledger, "the model and optimizer alone exceed the budget")
         self._enforce(strategy, f"before training experience {_experience(strategy)}")
 

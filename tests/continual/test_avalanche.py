@@ -160,8 +160,9 @@ def test_raise_mode_raises_with_the_ledger(name, benchmark):
     assert "model" in str(error.value)
 
 
-def test_budget_smaller_than_the_model(benchmark):
-    plugin = MemoryBudgetPlugin(budget=5_000)
+@pytest.mark.parametrize("budget", [5_000, {"cpu": 5_000}])
+def test_budget_smaller_than_the_model(benchmark, budget):
+    plugin = MemoryBudgetPlugin(budget=budget)
     strategy = _strategy("naive", plugin)
     with pytest.raises(BudgetExceededError, match="model and optimizer alone"):
         _train(strategy, benchmark)
