@@ -531,12 +531,8 @@ class Learner:
 
     def loader_options(self) -> dict[str, Any]:
         """``num_workers`` and ``pin_memory`` of the data loaders that read a
-        :class:`~continual.samples.LazySamples` payload; ``pin_memory=None`` pins when the
-        learner's device is CUDA."""
-        pin = getattr(self, "pin_memory", None)
-        if pin is None:
-            pin = torch.device(getattr(self, "device", "cpu")).type == "cuda"
-        return {"num_workers": getattr(self, "num_workers", 0), "pin_memory": bool(pin)}
+        :class:`~continual.samples.LazySamples` payload."""
+        return {"num_workers": self.num_workers, "pin_memory": self.pin_memory}
 
     def _chunks(self, x: Any, size: int) -> Iterable[torch.Tensor]:
         """Consecutive batches of at most ``size`` inputs of ``x``, in order."""
