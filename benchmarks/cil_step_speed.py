@@ -60,7 +60,17 @@ from strategies.finetune import Finetune
 from strategies.memo import MEMO
 from strategies.resnet import CifarResNet
 
-__all__ = ["VARIANTS", "interleaved_steps", "main", "summary_table", "time_steps"]
+__all__ = [
+    "VARIANTS",
+    "StepClock",
+    "clock",
+    "image_experience",
+    "interleaved_steps",
+    "main",
+    "median_step",
+    "summary_table",
+    "time_steps",
+]
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "cil_step_speed.json"
 TARGET_RATIO = 1.05
@@ -70,24 +80,35 @@ VARIANTS = ("plain", "learner", "memo", "plain_channels_last", "memo_frozen_trun
 _KEYS = ("median_step_s", "experience_s_per_step", "replayed_per_step")
 
 
-class _StepClock(Plugin):
-    """Record the time of every ``after_batch`` call."""
+class StepClock(Plugin):
+    """Record the time of every ``after_batch`` call (the device synchronised first, so that
+    a GPU step is timed when it ends, not when it is queued)."""
 
-    def __init__(self) -> None:
+    def __init__(self, device: torch.device | None = None) -> None:
+        self.device = device
         self.times: list[float] = []
 
     def after_batch(self, learner: Learner) -> None:
-        self.times.append(time.perf_counter())
+        self.times.append(clock(self.device))
 
 
-def _experience(index: int, n: int, seed: int) -> SimpleNamespace:
+def clock(device: torch.device | None = None) -> float:
+    """``time.perf_counter()`` after the CUDA ``device``'s queued work has finished."""
+    if device is not None and device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter()
+
+
+def image_experience(index: int, n: int, seed: int) -> SimpleNamespace:
+    """``n`` random ``uint8`` CIFAR-sized images of the ten classes of task ``index``."""
     rng = np.random.default_rng(seed + index)
     x = rng.integers(0, 256, size=(n, 3, 32, 32), dtype=np.uint8)
     classes = np.arange(10 * index, 10 * index + 10)
     return SimpleNamespace(index=index, train=(x, rng.choice(classes, size=n)), test=None)
 
 
-def _median_step(times: list[float], start: float, warmup: int) -> float:
+def median_step(times: list[float], start: float, warmup: int) -> float:
+    """Median seconds between consecutive ``times`` (from ``start``), ``warmup`` dropped."""
     steps = np.diff([start, *times])[warmup:]
     return float(statistics.median(steps))
 
@@ -106,11 +127,11 @@ def time_steps(
     model = CifarResNet(32, n_classes=N_CLASSES)
     n = batch_size * (steps + warmup)
     memo = variant.startswith("memo")
-    experience = _experience(2 if memo else 0, n, seed)
+    experience = image_experience(2 if memo else 0, n, seed)
     if variant.startswith("plain"):
         channels_last = variant == "plain_channels_last"
         return _time_plain(model, experience, batch_size, warmup, seed, channels_last)
-    clock = _StepClock()
+    clock = StepClock()
     plugin = MEMO(train_base=variant == "memo", seed=seed) if memo else Finetune()
     learner = Learner(
         model,
@@ -125,14 +146,14 @@ def time_steps(
     extra = 0.0
     if memo:
         for index in range(2):  # grow to the third task on two one-batch experiences
-            learner.train_experience(_experience(index, batch_size, seed))
+            learner.train_experience(image_experience(index, batch_size, seed))
         extra = round(batch_size * len(plugin.store) / n)
     clock.times.clear()
     start = time.perf_counter()
     learner.train_experience(experience)
     total = time.perf_counter() - start
     return {
-        "median_step_s": _median_step(clock.times, start, warmup),
+        "median_step_s": median_step(clock.times, start, warmup),
         "experience_s_per_step": total / (steps + warmup),
         "replayed_per_step": float(extra),
     }
@@ -163,7 +184,7 @@ def _time_plain(
         times.append(time.perf_counter())
     total = time.perf_counter() - start
     return {
-        "median_step_s": _median_step(times, start, warmup),
+        "median_step_s": median_step(times, start, warmup),
         "experience_s_per_step": total / len(times),
         "replayed_per_step": 0.0,
     }

@@ -29,20 +29,17 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
-import statistics
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
+from benchmarks.cil_step_speed import StepClock, clock, image_experience, median_step
 from benchmarks.machine import machine_info
-from continual import Learner, MemoryAccountant, Plugin
+from continual import Learner, MemoryAccountant
 from continual.devices import resolve_device
 from continual.precision import Precision
 from continual.tables import format_table
@@ -58,46 +55,14 @@ DEFAULT_OUT = ROOT / "benchmarks" / "results" / "gpu_check.json"
 GOWALLA = {"users": 29_858, "items": 40_981, "train": 810_128}
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def _clock(device: torch.device) -> float:
-    _sync(device)
-    return time.perf_counter()
-
-
-class _StepClock(Plugin):
-    """The time after every optimizer step, the device synchronised."""
-
-    def __init__(self, device: torch.device) -> None:
-        self.device = device
-        self.times: list[float] = []
-
-    def after_batch(self, learner: Learner) -> None:
-        self.times.append(_clock(self.device))
-
-
-def _images(index: int, n: int, seed: int) -> SimpleNamespace:
-    rng = np.random.default_rng(seed + index)
-    x = rng.integers(0, 256, size=(n, 3, 32, 32), dtype=np.uint8)
-    y = rng.choice(np.arange(10 * index, 10 * index + 10), size=n)
-    return SimpleNamespace(index=index, train=(x, y), test=None)
-
-
-def _median_step(times: list[float], start: float, warmup: int) -> float:
-    return float(statistics.median(np.diff([start, *times])[warmup:]))
-
-
 def plain_step(device: torch.device, precision: str, steps: int, warmup: int, batch: int) -> float:
     """Median seconds of a hand-written ResNet32 training step."""
     torch.manual_seed(0)
     model = CifarResNet(32, n_classes=100).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     amp = Precision(precision, device)
-    x, y = (torch.from_numpy(a) for a in _images(0, batch * (steps + warmup), 0).train)
-    times, start = [], _clock(device)
+    x, y = (torch.from_numpy(a) for a in image_experience(0, batch * (steps + warmup), 0).train)
+    times, start = [], clock(device)
     for index in torch.arange(len(x)).split(batch):
         inputs = x[index].to(device, non_blocking=True).float() / 255
         with amp.autocast():
@@ -105,8 +70,8 @@ def plain_step(device: torch.device, precision: str, steps: int, warmup: int, ba
         optimizer.zero_grad(set_to_none=True)
         amp.backward(loss)
         amp.step(optimizer)
-        times.append(_clock(device))
-    return _median_step(times, start, warmup)
+        times.append(clock(device))
+    return median_step(times, start, warmup)
 
 
 def growing_step(
@@ -114,14 +79,14 @@ def growing_step(
 ) -> dict[str, float]:
     """MEMO or DER at its third task: median step seconds, samples per step, and the ledger
     against the allocator."""
-    _sync(device)
+    clock(device)
     before = torch.cuda.memory_allocated(device) if device.type == "cuda" else 0
     torch.manual_seed(0)
-    clock = _StepClock(device)
+    timer = StepClock(device)
     plugin = MEMO(seed=0) if strategy == "memo" else DER(seed=0)
     learner = Learner(
         CifarResNet(32, n_classes=100),
-        plugins=[plugin, clock],
+        plugins=[plugin, timer],
         accountant=MemoryAccountant("4 GB"),
         optimizer="sgd",
         lr=0.01,
@@ -131,13 +96,13 @@ def growing_step(
         precision=precision,
     )
     for index in range(2):
-        learner.train_experience(_images(index, batch, 0))
+        learner.train_experience(image_experience(index, batch, 0))
     n = batch * (steps + warmup)
-    clock.times.clear()
-    start = _clock(device)
-    learner.train_experience(_images(2, n, 0))
-    step = _median_step(clock.times, start, warmup)
-    _sync(device)
+    timer.times.clear()
+    start = clock(device)
+    learner.train_experience(image_experience(2, n, 0))
+    step = median_step(timer.times, start, warmup)
+    clock(device)
     allocated = torch.cuda.memory_allocated(device) - before if device.type == "cuda" else None
     ledger = learner.accountant.ledger()
     return {
@@ -193,9 +158,9 @@ def check_nhp(device: torch.device, args: argparse.Namespace) -> list[dict[str, 
         model = NeuralTPP(hidden_size=32, n_points=20, batch_size=256, epochs=args.epochs,
                           truncate=True, random_state=0, device=str(device),
                           precision=precision)  # fmt: skip
-        start = _clock(device)
+        start = clock(device)
         model.fit(sequences)
-        seconds = _clock(device) - start
+        seconds = clock(device) - start
         rows.append({"what": f"nhp train ({source})", "precision": precision,
                      "events_per_s": n_events * args.epochs / seconds,
                      "log_likelihood": float(model.score(sequences))})  # fmt: skip
@@ -224,12 +189,12 @@ def check_lightgcn(device: torch.device, args: argparse.Namespace) -> list[dict[
     train, test, source = _gowalla(args.data, args.quick)
     rec = Recommender(model="lightgcn", dim=64, epochs=1, batch_size=2048, random_state=0,
                       device=str(device))  # fmt: skip
-    start = _clock(device)
+    start = clock(device)
     rec.fit(train)
-    epoch = _clock(device) - start
-    start = _clock(device)
+    epoch = clock(device) - start
+    start = clock(device)
     scores = rec.scores(test, train=train, k=20)
-    evaluation = _clock(device) - start
+    evaluation = clock(device) - start
     return [{"what": f"lightgcn ({source})", "precision": "32", "epoch_s": epoch,
              "eval_s": evaluation, "recall@20": scores["recall"]}]  # fmt: skip
 

@@ -26,8 +26,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from benchmarks.cil_step_speed import StepClock
 from benchmarks.machine import machine_info
-from continual import Learner, Plugin
+from continual import Learner
 from continual.tables import format_table
 from strategies import DigitsConvNet
 from streams import split_digits
@@ -37,21 +38,13 @@ __all__ = ["main", "time_learner"]
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "learner_compile.json"
 
 
-class _StepClock(Plugin):
-    def __init__(self) -> None:
-        self.times: list[float] = []
-
-    def after_batch(self, learner: Learner) -> None:
-        self.times.append(time.perf_counter())
-
-
 def time_learner(
     compiled: bool, epochs: int, seed: int = 0, backend: str = "inductor"
 ) -> dict[str, float]:
     """Seconds of the first experience, and the median step of the second."""
     stream = split_digits(5, seed=seed)
     torch.manual_seed(seed)
-    clock = _StepClock()
+    clock = StepClock()
     learner = Learner(DigitsConvNet(10, width=16), plugins=[clock], epochs=epochs,
                       batch_size=64, input_scale=1 / 16,
                       compile={"backend": backend} if compiled else False)  # fmt: skip

@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["device_name", "move_to", "resolve_device"]
+__all__ = ["device_name", "module_device", "move_to", "resolve_device"]
 
 _EXPECTED = "'cpu', 'cuda', 'cuda:N', 'mps' or 'auto'"
 
@@ -92,6 +92,21 @@ def device_name(device: Any) -> str:
     if resolved.type == "cuda" and resolved.index is None:
         return "cuda:0"
     return str(resolved)
+
+
+def module_device(module: torch.nn.Module) -> torch.device:
+    """The device of the module's first parameter or buffer (the CPU for an empty module).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from continual.devices import module_device
+    >>> module_device(torch.nn.Linear(2, 1)), module_device(torch.nn.ReLU())
+    (device(type='cpu'), device(type='cpu'))
+    """
+    for tensor in (*module.parameters(), *module.buffers()):
+        return tensor.device
+    return torch.device("cpu")
 
 
 def move_to(data: Any, device: torch.device, *, pin_memory: bool = False) -> Any:

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from continual.accountant import MemoryAccountant
-from continual.devices import device_name, move_to, resolve_device
+from continual.devices import device_name, module_device, move_to, resolve_device
 from continual.evaluation import ScoreMatrix
 from continual.measure import Reservation, collect_blocks
 from continual.plugin import Plugin, load_plugin_states, sync_accounts
@@ -368,7 +368,7 @@ class Learner:
         self.keep_optimizer = keep_optimizer
         self.seed = seed
         self.verbose = verbose
-        self.device = _model_device(model) if device is None else resolve_device(device)
+        self.device = module_device(model) if device is None else resolve_device(device)
         self.amp = Precision(precision, self.device)
         self.precision = precision
         self.compile = compile
@@ -655,13 +655,6 @@ class Learner:
             "optimizer": self._optimizer_items,
         }
         self._accounts = sync_accounts(self.accountant, own, self.plugins, self._accounts)
-
-
-def _model_device(model: nn.Module) -> torch.device:
-    """The device of the model's first parameter or buffer (the CPU for an empty model)."""
-    for tensor in (*model.parameters(), *model.buffers()):
-        return tensor.device
-    return torch.device("cpu")
 
 
 def as_tensor(data: Any) -> torch.Tensor:

@@ -6,11 +6,11 @@ from typing import Any
 
 import torch
 
+from continual.devices import module_device
 from continual.learner import Learner
 from continual.measure import nbytes
 from continual.plugin import Plugin
 from continual.state import read_only
-from tpp.metrics import model_device
 
 __all__ = ["EWC"]
 
@@ -70,7 +70,7 @@ class EWC(Plugin):
     def penalty(self, model: torch.nn.Module) -> torch.Tensor:
         """The penalty at the model's current weights (0 before the first consolidation)."""
         if not self.fisher:
-            return torch.zeros((), device=model_device(model))
+            return torch.zeros((), device=module_device(model))
         total = sum(
             (f * (p - a) ** 2).sum()
             for f, p, a in zip(self.fisher, model.parameters(), self.anchors)

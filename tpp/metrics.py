@@ -5,26 +5,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from continual.devices import move_to
+from continual.devices import module_device, move_to
 from streams.events import EventSequences
 from tpp.batches import EventBatch, ordered_batches
 from tpp.likelihood import sequence_log_likelihood
 from tpp.thinning import thinning_samples
 
-__all__ = ["event_scores", "log_likelihood_per_event", "model_device", "predict_next"]
-
-
-def model_device(model: torch.nn.Module) -> torch.device:
-    """The device of the model's first parameter (the CPU for a model without one).
-
-    Examples
-    --------
-    >>> model_device(torch.nn.Linear(2, 1))
-    device(type='cpu')
-    """
-    for parameter in model.parameters():
-        return parameter.device
-    return torch.device("cpu")
+__all__ = ["event_scores", "log_likelihood_per_event", "predict_next"]
 
 
 @torch.no_grad()
@@ -43,7 +30,7 @@ def log_likelihood_per_event(
     model's device; the sum stays there (float64) until the end: one synchronisation per call.
     """
     model.eval()
-    device = model_device(model)
+    device = module_device(model)
     total, count = torch.zeros((), dtype=torch.float64, device=device), 0
     for batch in ordered_batches(data, batch_size, time_scale=time_scale):
         count += batch.n_events  # on the CPU batch: no synchronisation
@@ -106,7 +93,7 @@ def event_scores(
     end of the call.
     """
     model.eval()
-    device = model_device(model)
+    device = module_device(model)
     generator = torch.Generator(device=device).manual_seed(seed)
     hits = torch.zeros((), dtype=torch.int64, device=device)
     squared = torch.zeros((), dtype=torch.float64, device=device)
