@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -346,6 +346,35 @@ class ScoreMatrix:
             "matrix": matrix,
             "summary": self.summary(),
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ScoreMatrix:
+        """Rebuild a score matrix from :meth:`to_dict`'s dict (as read back from JSON).
+
+        The ``matrix`` entry is required (None marks an entry not evaluated); ``test_sizes``
+        and ``higher_is_better`` are optional, and the ``summary`` is ignored: it is derived.
+
+        Parameters
+        ----------
+        data
+            A mapping with a ``"matrix"`` of nested lists, as written by :meth:`to_dict`.
+
+        Examples
+        --------
+        >>> saved = ScoreMatrix.from_array([[0.8, 0.0], [0.4, 0.6]], [10, 30]).to_dict()
+        >>> ScoreMatrix.from_dict(saved).average_incremental_accuracy()
+        0.6
+        >>> ScoreMatrix.from_dict({"matrix": [[0.5, None], [0.2, 0.7]]}).last_accuracy()
+        0.45
+        """
+        if not isinstance(data, Mapping) or "matrix" not in data:
+            raise ValueError(f"data must be a mapping with a 'matrix' entry, got {data!r}")
+        matrix = [[np.nan if v is None else v for v in row] for row in data["matrix"]]
+        return cls.from_array(
+            matrix,
+            data.get("test_sizes"),
+            higher_is_better=data.get("higher_is_better", True),
+        )
 
     def __repr__(self) -> str:
         return f"ScoreMatrix(n_experiences={self.n_experiences!r}, test_sizes={self.test_sizes!r})"

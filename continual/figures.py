@@ -44,10 +44,10 @@ def _check_bytes(argument: str, value: Any) -> int:
 
 
 def _curve_points(
-    method: str, points: Any, per_unit: int = _BYTES_PER_MB
-) -> tuple[np.ndarray, np.ndarray]:
-    """Return the (memory in units of ``per_unit`` bytes, score) arrays of one method, sorted
-    by memory."""
+    method: str, points: Any, per_unit: int = _BYTES_PER_MB, errors: Any = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Return the (memory in units of ``per_unit`` bytes, score, error or None) arrays of one
+    method, sorted by memory."""
     try:
         pairs = [(memory, score) for memory, score in points]
     except (TypeError, ValueError):
@@ -61,7 +61,28 @@ def _curve_points(
     if not np.all(np.isfinite(scores)):
         raise ValueError(f"curves[{method!r}] scores must be finite, got {scores.tolist()}")
     order = np.argsort(memory, kind="stable")
-    return memory[order] / per_unit, scores[order]
+    bars = None if errors is None else _check_errors(method, errors, len(pairs))[order]
+    return memory[order] / per_unit, scores[order], bars
+
+
+def _check_errors(method: str, errors: Any, n: int) -> np.ndarray:
+    """One error per point: non-negative, NaN where there is none (no bar)."""
+    try:
+        values = np.array(errors, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"errors[{method!r}] must be a sequence of numbers, got {errors!r}"
+        ) from None
+    if values.shape != (n,):
+        raise ValueError(
+            f"errors[{method!r}] must hold one error per point of curves[{method!r}] ({n}), "
+            f"got {errors!r}"
+        )
+    if np.any(np.isinf(values)) or np.any(values < 0):
+        raise ValueError(
+            f"errors[{method!r}] must be non-negative (NaN for none), got {values.tolist()}"
+        )
+    return values
 
 
 def plot_accuracy_vs_memory(
@@ -70,6 +91,7 @@ def plot_accuracy_vs_memory(
     path: str | Path | None = None,
     metric: str = "accuracy",
     unit: str = "MB",
+    errors: Mapping[str, Sequence[float]] | None = None,
 ) -> Figure:
     """Plot each method's score against its memory, one line with markers per method.
 
@@ -84,6 +106,10 @@ def plot_accuracy_vs_memory(
     unit
         Unit of the x axis: ``"B"``, ``"kB"``, ``"MB"`` (default) or ``"GB"`` (powers of 10);
         ``"B"`` draws small byte counts (an agent's context) readably.
+    errors
+        Optional method name to one error per point of ``curves[method]``, in the same order
+        (a standard deviation over seeds, say), drawn as vertical error bars of that half
+        height; NaN draws no bar. Methods it does not name are drawn without bars.
 
     Returns
     -------
@@ -98,23 +124,42 @@ def plot_accuracy_vs_memory(
     >>> figure = plot_accuracy_vs_memory({"fifo": [(160, 0.75)]}, unit="B")
     >>> figure.axes[0].lines[0].get_xydata().tolist(), figure.axes[0].get_xlabel()
     ([[160.0, 0.75]], 'memory (B)')
+
+    With error bars (the bars of a method are its container's third element):
+
+    >>> figure = plot_accuracy_vs_memory({"replay": [(2_000_000, 0.6), (1_000_000, 0.5)]},
+    ...                                  errors={"replay": [0.05, 0.1]})
+    >>> [segment[:, 1].tolist() for segment in figure.axes[0].containers[0][2][0].get_segments()]
+    [[0.4, 0.6], [0.55, 0.65]]
     """
     if not isinstance(curves, Mapping) or not curves:
         raise ValueError(f"curves must be a non-empty mapping of method to points, got {curves!r}")
     if unit not in _UNITS:
         raise ValueError(f"unit must be one of {sorted(_UNITS)}, got {unit!r}")
+    errors = {} if errors is None else errors
+    if not isinstance(errors, Mapping) or not set(errors) <= set(curves):
+        raise ValueError(
+            f"errors must be a mapping whose methods are among curves' {list(curves)}, "
+            f"got {errors!r}"
+        )
     data = {
-        str(method): _curve_points(method, points, _UNITS[unit])
+        str(method): _curve_points(method, points, _UNITS[unit], errors.get(method))
         for method, points in curves.items()
     }
     figure = _new_figure()
     ax = figure.add_subplot()
-    for method, (memory, scores) in data.items():
-        ax.plot(memory, scores, marker="o", label=method)
+    handles = []  # in the order of curves, lines and error bars alike
+    for method, (memory, scores, bars) in data.items():
+        if bars is None:
+            handles += ax.plot(memory, scores, marker="o", label=method)
+        else:
+            handles.append(
+                ax.errorbar(memory, scores, yerr=bars, marker="o", capsize=3, label=method)
+            )
     ax.set_xlabel(f"memory ({unit})")
     ax.set_ylabel(metric)
     ax.grid(True, alpha=0.3)
-    ax.legend()
+    ax.legend(handles=handles)
     _save(figure, path)
     return figure
 

@@ -236,6 +236,21 @@ def test_to_dict_is_json_ready():
     }
 
 
+def test_from_dict_reads_back_what_to_dict_wrote_through_json():
+    scores = ScoreMatrix.from_array(LOWER, test_sizes=[1, 3, 6], higher_is_better=False)
+    back = ScoreMatrix.from_dict(json.loads(json.dumps(scores.to_dict())))
+    np.testing.assert_array_equal(back.matrix, scores.matrix)
+    assert back.test_sizes == [1, 3, 6] and back.higher_is_better is False
+    # 1 * 0.5 + 3 * 0.6 + 6 * 0.7 over 10 test examples, computed by hand
+    assert back.last_accuracy() == pytest.approx(0.65)
+
+
+@pytest.mark.parametrize("data", [[[0.5]], {"summary": {}}])
+def test_from_dict_names_the_missing_matrix(data):
+    with pytest.raises(ValueError, match="data must be a mapping with a 'matrix' entry"):
+        ScoreMatrix.from_dict(data)
+
+
 # ---------------------------------------------------------------- properties
 
 

@@ -63,6 +63,36 @@ def test_accuracy_vs_memory_rejects_bad_curves(curves, error, match):
         plot_accuracy_vs_memory(curves)
 
 
+def test_accuracy_vs_memory_error_bars_follow_their_points_when_sorted():
+    curves = {"replay": [(3_000, 0.5), (1_000, 0.7), (2_000, 0.6)], "finetune": [(1_000, 0.2)]}
+    errors = {"replay": [0.1, float("nan"), 0.2]}
+    figure = plot_accuracy_vs_memory(curves, errors=errors, unit="kB")
+    (ax,) = figure.axes
+    (bars,) = ax.containers
+    data_line, _, (vertical,) = bars
+    np.testing.assert_allclose(data_line.get_xydata(), [[1.0, 0.7], [2.0, 0.6], [3.0, 0.5]])
+    segments = vertical.get_segments()
+    assert len(segments[0]) == 0  # NaN: no bar at 1 kB
+    np.testing.assert_allclose(segments[1], [[2.0, 0.4], [2.0, 0.8]])  # 0.6 ± 0.2
+    np.testing.assert_allclose(segments[2], [[3.0, 0.4], [3.0, 0.6]])  # 0.5 ± 0.1
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["replay", "finetune"]
+
+
+@pytest.mark.parametrize(
+    ("errors", "error", "match"),
+    [
+        ({"memo": [0.1]}, ValueError, r"errors must be a mapping whose methods are among"),
+        ({"a": [0.1, 0.2]}, ValueError, r"errors\['a'\] must hold one error per point"),
+        ({"a": [-0.1]}, ValueError, r"errors\['a'\] must be non-negative"),
+        ({"a": [float("inf")]}, ValueError, r"errors\['a'\] must be non-negative"),
+        ({"a": ["wide"]}, TypeError, r"errors\['a'\] must be a sequence of numbers"),
+    ],
+)
+def test_accuracy_vs_memory_rejects_bad_errors(errors, error, match):
+    with pytest.raises(error, match=match):
+        plot_accuracy_vs_memory({"a": [(1, 0.5)]}, errors=errors)
+
+
 # ---------------------------------------------------------------- ledger
 
 
