@@ -6,16 +6,17 @@ import math
 import numbers
 import sys
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from continual.budget import format_bytes, parse_budgets
 from continual.devices import device_name
+from continual.distributed import failing_ranks, gather_to_all, is_distributed, rank, world_size
 from continual.measure import Blocks, collect_blocks
 from continual.tables import format_table
 
-__all__ = ["BudgetExceededError", "Ledger", "MemoryAccountant", "Snapshot"]
+__all__ = ["BudgetExceededError", "Ledger", "MemoryAccountant", "Snapshot", "check_all_ranks"]
 
 
 @dataclass(frozen=True)
@@ -203,6 +204,27 @@ def _fraction(size: int, budget: int | None) -> float | None:
     return size / budget if budget else math.inf
 
 
+def _over_ranks(ledger: Ledger) -> Ledger:
+    """Every rank's ``ledger`` as one: accounts summed, devices named ``rank<r>:<device>``."""
+    parts = gather_to_all((ledger.accounts, ledger.devices, ledger.budget, ledger.transient))
+    accounts: dict[str, int] = {}
+    devices: dict[str, dict[str, int]] = {}
+    for r, (ranked, ranked_devices, budget, _) in enumerate(parts):
+        view = Ledger(ranked, budget, devices=ranked_devices)
+        for name, size in ranked.items():
+            accounts[name] = accounts.get(name, 0) + size
+            for device, part in view.account_devices(name).items():
+                devices.setdefault(name, {})[f"rank{r}:{device}"] = part
+    budgets = [budget for _, _, budget, _ in parts]
+    total: int | dict[str, int] | None = None
+    if all(isinstance(budget, int) for budget in budgets):
+        total = sum(budgets)
+    elif all(isinstance(budget, dict) for budget in budgets):
+        total = {f"rank{r}:{d}": size for r, b in enumerate(budgets) for d, size in b.items()}
+    transient = sum(part[3] for part in parts)
+    return Ledger(accounts, total, transient=transient, devices=devices)
+
+
 @dataclass(frozen=True)
 class Snapshot:
     """The ledger recorded at one step (see :meth:`MemoryAccountant.snapshot`).
@@ -226,11 +248,15 @@ class BudgetExceededError(RuntimeError):
     (``.devices``, device name to bytes over); its message names them and prints the ledger.
     """
 
-    def __init__(self, ledger: Ledger, context: str = "") -> None:
+    def __init__(self, ledger: Ledger, context: str = "", ranks: Sequence[int] = ()) -> None:
         self.ledger = ledger
         self.devices = ledger.over_devices()
         self.over = sum(self.devices.values())
+        self.ranks = list(ranks)
         prefix = f"{context}: " if context else ""
+        if self.ranks:
+            over = ", ".join(map(str, self.ranks))
+            prefix += f"rank {over} of {world_size()} is over its budget; on rank {rank()}, "
         if isinstance(ledger.budget, dict):
             totals = ledger.device_totals()
             what = "; ".join(
@@ -244,7 +270,35 @@ class BudgetExceededError(RuntimeError):
                 f"memory budget exceeded by {self.over:,} bytes "
                 f"({format_bytes(ledger.total)} used of {format_bytes(ledger.budget or 0)})"
             )
+        if self.ranks and not self.over:
+            what = f"{format_bytes(ledger.total)} are used, within the budget"
         super().__init__(f"{prefix}{what}\n{ledger}")
+
+
+def check_all_ranks(ledger: Ledger, context: str = "") -> Ledger:
+    """:meth:`Ledger.check` on every rank at once: return ``ledger``, or raise
+    :class:`BudgetExceededError` on every rank when any rank is over its budget.
+
+    Under data-parallel training each rank checks its own ledger (its model replica,
+    optimizer state and store shard against its own budget), and the ranks exchange one
+    flag (:func:`~continual.distributed.failing_ranks`): a rank within its budget raises too,
+    naming the ranks that are over, so that no rank waits for the others in a collective.
+    Every rank must call it at the same point. Without a process group it is
+    :meth:`Ledger.check`.
+
+    Examples
+    --------
+    >>> from continual import BudgetExceededError, Ledger
+    >>> from continual.accountant import check_all_ranks
+    >>> check_all_ranks(Ledger({"model": 600}, budget=2000)).total
+    600
+    """
+    failing = failing_ranks(ledger.headroom < 0)
+    if not failing:
+        return ledger
+    if not is_distributed():
+        raise BudgetExceededError(ledger, context)
+    raise BudgetExceededError(ledger, context, ranks=failing)
 
 
 @dataclass
@@ -361,14 +415,20 @@ class MemoryAccountant:
         """Stop tracking every account (the history is kept)."""
         self._components.clear()
 
-    def ledger(self) -> Ledger:
+    def ledger(self, reduce: bool = False) -> Ledger:
         """Measure every component now and return the deduplicated :class:`Ledger`.
 
         The measurement also raises :attr:`peak` when ``total + transient`` passes it.
+
+        With ``reduce=True`` under data-parallel training (a collective: every rank must
+        call it), the ledger of every rank: each account's bytes summed over the ranks, its
+        device column naming rank and device (``rank1:cpu``), and the ranks' budgets summed
+        (or, per device, one per rank and device). Without a process group, ``reduce`` changes
+        nothing.
         """
         ledger = self._ledger()
         self.peak = ledger.peak
-        return ledger
+        return _over_ranks(ledger) if reduce and is_distributed() else ledger
 
     def _ledger(self, planned: dict[str, dict[str, int]] | None = None) -> Ledger:
         devices = {**self._measure(), **(planned or {})}
@@ -444,8 +504,9 @@ class MemoryAccountant:
         return self.headroom(device) >= extra_bytes
 
     def check(self, context: str = "") -> Ledger:
-        """Return the ledger, or raise :class:`BudgetExceededError` if over budget."""
-        return self.ledger().check(context)
+        """Return the ledger, or raise :class:`BudgetExceededError` if over budget (on every
+        rank when any rank is over, see :func:`check_all_ranks`)."""
+        return check_all_ranks(self.ledger(), context)
 
     def check_plan(
         self,
@@ -460,7 +521,8 @@ class MemoryAccountant:
         Call it with the bytes a step is about to allocate, computed from shapes, so that a
         budget that cannot be met fails before anything is allocated. It only reads: the
         :attr:`peak` does not change. A planned size is on ``device``, or, given as a
-        mapping, on each device it names.
+        mapping, on each device it names. Under data-parallel training every rank raises
+        when any rank's plan does not fit (see :func:`check_all_ranks`).
 
         Examples
         --------
@@ -484,7 +546,9 @@ class MemoryAccountant:
                     raise ValueError(f"planned[{name!r}] must be a non-negative int, got {size!r}")
             on_devices[name] = {device_name(where): int(part) for where, part in sizes.items()}
         ledger = self._ledger(on_devices)
-        return Ledger(ledger.accounts, self.budget, devices=ledger.devices).check(context)
+        return check_all_ranks(
+            Ledger(ledger.accounts, self.budget, devices=ledger.devices), context
+        )
 
     def snapshot(self, step: int | float) -> Ledger:
         """Record the ledger at ``step`` in :attr:`history` and return it."""

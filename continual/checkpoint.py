@@ -24,6 +24,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from continual.distributed import gather_to_writer, merge_shards
 from continual.estimator import BudgetedEstimator
 from continual.state import flatten, pack, unflatten
 
@@ -43,6 +44,11 @@ def save(estimator: BudgetedEstimator, path: str | os.PathLike[str]) -> Path:
         Any :class:`~continual.estimator.BudgetedEstimator`.
     path
         The file to write (conventionally ``*.safetensors``); its folder must exist.
+
+    Under data-parallel training every rank calls it: rank 0 gathers every rank's state and
+    writes one file, with the union of the ranks' store shards
+    (:func:`~continual.distributed.merge_shards`); the others write nothing. :func:`load`
+    resumes it at any world size.
 
     Returns
     -------
@@ -67,7 +73,11 @@ def save(estimator: BudgetedEstimator, path: str | os.PathLike[str]) -> Path:
     if not isinstance(estimator, BudgetedEstimator):
         raise TypeError(f"estimator must be a BudgetedEstimator, got {type(estimator).__name__}")
     fitted = hasattr(estimator, "accountant_")
-    leaves, skeleton = flatten(estimator.get_state()) if fitted else ({}, None)
+    states = gather_to_writer(estimator.get_state() if fitted else None)
+    path = Path(path)
+    if states is None:  # another rank writes
+        return path
+    leaves, skeleton = flatten(merge_shards(states)) if fitted else ({}, None)
     tensors = pack(leaves)
     header = {
         "format": FORMAT,
@@ -78,7 +88,6 @@ def save(estimator: BudgetedEstimator, path: str | os.PathLike[str]) -> Path:
         "sha256": _digest(tensors),
         "torch": torch.__version__,
     }
-    path = Path(path)
     save_file(tensors, path, metadata={_KEY: json.dumps(header)})
     return path
 
@@ -88,7 +97,9 @@ def load(path: str | os.PathLike[str], *, device: str | None = None) -> Budgeted
 
     ``device`` replaces the saved ``device`` parameter: a run saved on a GPU resumes on
     the CPU with ``device="cpu"``, and the other way round. The state's tensors are stored
-    on the CPU and copied to the estimator's device as they are restored.
+    on the CPU and copied to the estimator's device as they are restored. Under
+    data-parallel training every rank loads the file and keeps its share of the stored
+    exemplars, whatever the world size that wrote it.
 
     Raises
     ------

@@ -9,6 +9,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from continual.distributed import SHARDS, local_share
 from continual.samples import LazySamples
 from continual.selection import balanced_quotas, herding, reservoir_update
 from continual.state import load_rng_state, read_only, rng_state
@@ -337,10 +338,21 @@ class ExemplarStore:
         >>> torch.equal(copy.x, store.x), copy.n_seen, copy.class_counts()
         (True, 3, {0: 1, 1: 2})
         """
-        return {"x": self._x, "y": self._y, "n_seen": self._n_seen, "rng": rng_state(self._rng)}
+        return {
+            "x": self._x,
+            "y": self._y,
+            "n_seen": self._n_seen,
+            "rng": rng_state(self._rng),
+            SHARDS: ["x", "y"],  # under data-parallel training, this rank's rows
+        }
 
     def load_state_dict(self, state: dict[str, object]) -> None:
-        """Restore what :meth:`state_dict` returned."""
+        """Restore what :meth:`state_dict` returned.
+
+        The union of every rank's store, from a checkpoint written by several ranks, gives
+        each rank its share of the rows (see :func:`~continual.distributed.local_share`).
+        """
+        state = local_share(state)
         self._x = None if state["x"] is None else read_only(self._placed(state["x"]))
         self._y = None if state["y"] is None else read_only(self._placed(state["y"]))
         self._n_seen = int(state["n_seen"])

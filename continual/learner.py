@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import inspect
@@ -12,9 +13,20 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.distributed.algorithms.join import Join
 
-from continual.accountant import MemoryAccountant
+from continual.accountant import MemoryAccountant, check_all_ranks
 from continual.devices import device_name, module_device, move_to, resolve_device
+from continual.distributed import (
+    BatchRows,
+    agree_min,
+    data_parallel,
+    is_distributed,
+    local_part,
+    local_rows,
+    sum_over_ranks,
+    world_size,
+)
 from continual.evaluation import ScoreMatrix
 from continual.measure import Reservation, collect_blocks
 from continual.plugin import Plugin, load_plugin_states, sync_accounts
@@ -27,6 +39,7 @@ __all__ = [
     "Learner",
     "array_batches",
     "as_tensor",
+    "batch_rows",
     "cross_entropy",
     "make_optimizer",
     "optimizer_state_nbytes",
@@ -62,7 +75,9 @@ def array_batches(
     ``X`` is an array or a tensor, or a :class:`~continual.samples.LazySamples` (the rows of a
     torch ``Dataset``): then a ``DataLoader`` with ``num_workers`` and ``pin_memory`` reads
     the same batches from the data set, one batch at a time (see
-    :meth:`~continual.samples.LazySamples.loader`).
+    :meth:`~continual.samples.LazySamples.loader`). Under data-parallel training
+    ``batch_size`` is the global batch and each rank keeps and reads only its rows of every
+    batch (:func:`~continual.distributed.local_rows`).
 
     Examples
     --------
@@ -88,11 +103,14 @@ def array_batches(
             generator=generator,
             num_workers=num_workers,
             pin_memory=pin_memory,
+            local=True,
         )
         return
     x, y = as_tensor(x), as_tensor(y)
     for index in torch.randperm(len(x), generator=generator).split(batch_size):
-        yield x[index], y[index]
+        index = local_rows(index)
+        if len(index):
+            yield x[index], y[index]
 
 
 def make_optimizer(
@@ -222,6 +240,18 @@ class Learner:
     The defaults train a classifier on ``(X, y)`` payloads with cross-entropy; a domain
     supplies its own ``batches``, ``forward`` and ``loss`` (event sequences and their
     log-likelihood, interactions and BPR).
+
+    **Data-parallel training.** When ``torch.distributed`` is initialised with several
+    processes (under ``torchrun``), the same code trains data-parallel: the model is wrapped
+    in ``DistributedDataParallel`` for each experience (and unwrapped after it, with its
+    gradient buckets), ``batches`` is asked for global batches of ``batch_size`` times the
+    world size and each rank trains on its rows of each (see :mod:`continual.distributed`).
+    Gradients are averaged with each rank's rows as weights, so ``W`` ranks with batch ``b``
+    take the steps of one process with batch ``W * b``. A rank that runs out of batches first
+    waits for the others (DDP's ``join``); every budget check fails on all ranks when one rank
+    is over (:func:`~continual.accountant.check_all_ranks`); :meth:`room_for` is agreed across
+    ranks; :meth:`accuracy` scores each rank's share of the rows and adds the counts.
+    ``compile`` is ignored then (the DDP wrapper runs eagerly).
 
     Parameters
     ----------
@@ -392,6 +422,8 @@ class Learner:
         self.n_trained = 0
         self.n_steps = 0
         self._planned: tuple[Any, int] | None = None
+        self._parallel: nn.Module | None = None
+        self._rows: BatchRows | None = None
         self._accounts: list[str] = []
         self._sync_accounts()
 
@@ -434,24 +466,30 @@ class Learner:
         self.model.train()
         generator = torch.Generator().manual_seed(self.seed * 100_003 + self.n_trained)
         self.epoch_losses = []
+        joined = self._data_parallel()
         try:
-            for _ in progress(range(self.epochs), verbose=self.verbose, desc="epochs"):
-                self._train_epoch(generator)
-                if self.stop_training:
-                    break
+            with joined:  # a rank with fewer batches waits for the others' steps
+                for _ in progress(range(self.epochs), verbose=self.verbose, desc="epochs"):
+                    self._train_epoch(generator)
+                    if self.stop_training:
+                        break
+                if self._rows is not None:
+                    self._rows.rows = 0  # waiting for the others, this rank adds nothing
         finally:
+            self._parallel = self._rows = None  # the DDP wrapper and its buckets go
             self.batch = self.output = self.loss = None  # drop the autograd graph
         self._call("after_experience")
         self.model.zero_grad(set_to_none=True)  # gradients are not kept between experiences
         self._sync_accounts()
         self.n_trained += 1
         ledger = self.accountant.snapshot(experience.index)
-        ledger.check(context=f"after experience {experience.index}")
+        check_all_ranks(ledger, context=f"after experience {experience.index}")
 
     def _train_epoch(self, generator: torch.Generator) -> None:
         total, count = torch.zeros((), device=self.device), 0
         options = self.loader_options() if self.batches is array_batches else {}
-        for batch in self.batches(self.train_data, self.batch_size, generator, **options):
+        size = self.batch_size * world_size()  # the global batch; each rank keeps its rows
+        for batch in self.batches(self.train_data, size, generator, **options):
             if self.stop_training:
                 break
             self._train_batch(batch)
@@ -462,6 +500,15 @@ class Learner:
         if self.scheduler is not None:
             self.scheduler.step()
 
+    def _data_parallel(self) -> contextlib.AbstractContextManager[Any]:
+        """Wrap the model in DDP for this experience when a process group runs, and return
+        the ``join`` context that lets ranks with fewer batches wait for the others."""
+        if not is_distributed():
+            return contextlib.nullcontext()
+        self._rows = BatchRows()
+        self._parallel = data_parallel(self.model, self._rows)
+        return Join([self._parallel])
+
     def _train_batch(self, batch: Any) -> None:
         self.batch = self.to_device(batch)
         self._call("before_batch")
@@ -471,6 +518,8 @@ class Learner:
             self.loss = self.loss_fn(self.output, targets)
             self._call("before_backward")
         self.optimizer.zero_grad(set_to_none=True)
+        if self._rows is not None:  # the weight of this rank's gradient in the all-reduce
+            self._rows.rows = batch_rows(self.batch)
         self.amp.backward(self.loss)
         self.amp.unscale(self.optimizer)
         self._call("after_backward")
@@ -486,7 +535,7 @@ class Learner:
     # ---------------------------------------------------------------- inference
     def forward(self, inputs: Any) -> Any:
         """The model's output for a batch of ``inputs`` (through ``forward`` when given)."""
-        model = self._runnable_model()
+        model = self._parallel if self._parallel is not None else self._runnable_model()
         if self.forward_fn is not None:
             return self.forward_fn(model, inputs)
         return model(self.prepare(inputs))
@@ -525,9 +574,22 @@ class Learner:
         return torch.cat([self.model.features(self.prepare(p)) for p in self._chunks(x, 256)])
 
     def accuracy(self, x: Any, y: Any) -> float:
-        """Fraction of samples of ``(x, y)`` whose arg-max output is the label."""
-        predictions = self.predict(x).argmax(dim=1)
-        return float((predictions == as_tensor(y).to(predictions.device)).float().mean())
+        """Fraction of samples of ``(x, y)`` whose arg-max output is the label.
+
+        Under data-parallel training each rank predicts its share of the rows
+        (:func:`~continual.distributed.local_part`) and the ranks add their counts.
+        """
+        x, y = local_part((x, y))
+        predictions = self.predict(x).argmax(dim=1) if len(y) else torch.empty(0)
+        correct = (predictions == as_tensor(y).to(predictions.device)).sum()
+        hits, total = sum_over_ranks([float(correct), float(len(y))])
+        return hits / total if total else float("nan")
+
+    def room_for(self, store: Any) -> int:
+        """Bytes ``store`` may hold when refilled: the accountant's
+        :meth:`~continual.accountant.MemoryAccountant.room_for`, the smallest over the ranks
+        under data-parallel training, so that every rank keeps a shard of the same size."""
+        return agree_min(self.accountant.room_for(store))
 
     def loader_options(self) -> dict[str, Any]:
         """``num_workers`` and ``pin_memory`` of the data loaders that read a
@@ -643,9 +705,10 @@ class Learner:
     def _check_before(self, index: int) -> None:
         ledger = self.accountant.ledger()
         needed = ledger.accounts["model"] + ledger.accounts["optimizer"]
-        ledger.check(
+        check_all_ranks(
+            ledger,
             context=f"before experience {index}: the model and its optimizer state need "
-            f"{needed:,} bytes"
+            f"{needed:,} bytes",
         )
 
     def _sync_accounts(self) -> None:
@@ -655,6 +718,26 @@ class Learner:
             "optimizer": self._optimizer_items,
         }
         self._accounts = sync_accounts(self.accountant, own, self.plugins, self._accounts)
+
+
+def batch_rows(batch: Any) -> float:
+    """What a batch's loss averages over: the length of its targets, or the targets
+    themselves when they are a count (the scored events of a TPP batch), or the length of its
+    first input when it has no targets (BPR's users).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from continual.learner import batch_rows
+    >>> batch_rows((torch.zeros(5, 2), torch.zeros(5))), batch_rows(("events", 12))
+    (5, 12)
+    """
+    inputs, targets = batch
+    if isinstance(targets, (int, float)):
+        return targets
+    if targets is not None:
+        return len(targets)
+    return len(inputs[0] if isinstance(inputs, (tuple, list)) else inputs)
 
 
 def as_tensor(data: Any) -> torch.Tensor:

@@ -3,7 +3,8 @@
 Every Hydra experiment writes the same things the same way: ``results.json``, PNG figures,
 TensorBoard scalars under ``tb/<run>/`` (the training-loss curve, the scores after each
 experience and every ledger account over time) and its printed table, which also goes to the
-run's log (``<job>.log`` under Hydra) through the ``continual.runner`` logger.
+run's log (``<job>.log`` under Hydra) through the ``continual.runner`` logger. Under
+data-parallel training only rank 0 writes; on the other ranks every method does nothing.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
+from continual.distributed import is_writer
 from continual.tensorboard import TensorBoardLogger
 
 __all__ = ["RunFolder"]
@@ -46,14 +48,17 @@ class RunFolder:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.mkdir(parents=True, exist_ok=True)
+        self.writes = is_writer()
+        if self.writes:
+            self.path.mkdir(parents=True, exist_ok=True)
         self._loggers: dict[str, TensorBoardLogger] = {}
         self._epochs: dict[str, int] = {}
 
     def figure(self, name: str, figure: Figure) -> Path:
         """Save ``figure`` as ``<name>.png`` in the folder, then clear it; return the path."""
         path = self.path / f"{name}.png"
-        figure.savefig(path)
+        if self.writes:
+            figure.savefig(path)
         figure.clear()
         return path
 
@@ -72,6 +77,8 @@ class RunFolder:
         run's ``train/loss`` curve, stepped by epoch; ``ledger`` (bytes per account) and
         ``scores`` are logged at ``step``.
         """
+        if not self.writes:
+            return
         logger = self._loggers.setdefault(run, TensorBoardLogger(self.path / "tb" / run))
         for loss in losses or []:
             epoch = self._epochs.get(run, 0)
@@ -87,6 +94,8 @@ class RunFolder:
     def finish(self, results: dict[str, Any], table: str) -> dict[str, Any]:
         """Write ``results.json`` (with the table), log the table, close TensorBoard files."""
         results = {**results, "table": table}
+        if not self.writes:
+            return results
         (self.path / "results.json").write_text(json.dumps(results, indent=2, default=_json))
         log.info("results in %s\n%s", self.path, table)
         for logger in self._loggers.values():

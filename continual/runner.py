@@ -10,26 +10,38 @@ experience, from which ``resume=true`` continues an interrupted run::
 
     continual-run experiment=finetune_vs_replay
     continual-run experiment=finetune_vs_replay hydra.run.dir=outputs/<day>/<time> resume=true
+
+``trainer.nproc=N`` trains every method data-parallel on N local processes: the command
+starts them through ``torch.distributed.run`` (so no ``torchrun`` command is needed), each
+runs the same experiment in the same run folder, and rank 0 writes it. Started by
+``torchrun`` directly (``torchrun --nproc-per-node=N -m continual.runner ...``), the runner
+joins the process group torchrun describes. The backend is gloo on the CPU, nccl on CUDA::
+
+    continual-run experiment=finetune_vs_replay trainer.nproc=2
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
+import os
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import hydra
 import numpy as np
 import torch
+import torch.distributed as dist
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import get_method, instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from continual.budget import format_bytes, parse_budget
 from continual.checkpoint import load, save
+from continual.distributed import backend_for, is_distributed, is_writer
 from continual.estimator import BudgetedEstimator
 from continual.evaluation import ScoreMatrix
 from continual.figures import plot_accuracy_vs_memory, plot_ledger, plot_stream_scores
@@ -37,7 +49,14 @@ from continual.progress import progress
 from continual.run_folder import RunFolder
 from continual.tables import format_table
 
-__all__ = ["format_runs", "main", "run_experiment", "run_stream_experiment"]
+__all__ = [
+    "format_runs",
+    "launch",
+    "main",
+    "process_group",
+    "run_experiment",
+    "run_stream_experiment",
+]
 
 
 def run_experiment(cfg: DictConfig, out_dir: str | Path) -> dict[str, Any]:
@@ -134,7 +153,7 @@ def _run_method(
         estimator = load(checkpoint, device=device)
         start = done["experiences"]
     else:
-        estimator = instantiate(spec)
+        estimator = instantiate(spec, _convert_="all")  # lists as lists, for checkpoints
     if not isinstance(estimator, BudgetedEstimator):
         raise TypeError(f"method {name!r} must be a BudgetedEstimator, got {type(estimator)}")
     seconds = 0.0 if done is None else done["seconds"]
@@ -147,10 +166,11 @@ def _run_method(
         folder.log_experience(label, i, losses=estimator.losses_, ledger=ledger.accounts)
         if cfg.get("checkpoint", True):
             checkpoint.parent.mkdir(exist_ok=True)
-            save(estimator, checkpoint)
+            save(estimator, checkpoint)  # every rank: rank 0 gathers and writes
             partial = {k: _partial(m) for k, m in _as_dict(scores).items()}
             record = {"experiences": i + 1, "seconds": seconds, "scores": partial}
-            progress_file.write_text(json.dumps(record))
+            if is_writer():
+                progress_file.write_text(json.dumps(record))
         clock = time.perf_counter()
 
     scores = _empty(stream, metrics, exp) if done is None else _matrices(done["scores"], metrics)
@@ -176,6 +196,9 @@ def _run_method(
         "budget": ledger.budget,
         "scores": {metric: matrix.to_dict() for metric, matrix in matrices.items()},
         "ledger": ledger.to_dict(),
+        "ledger_all_ranks": estimator.accountant_.ledger(reduce=True).to_dict()
+        if is_distributed()
+        else None,
         "seconds": seconds,
     }
 
@@ -270,7 +293,48 @@ def format_runs(runs: list[dict[str, Any]]) -> str:
 @hydra.main(config_path="conf", config_name="config", version_base=None)
 def main(cfg: DictConfig) -> None:
     """Entry point of the ``continual-run`` console script."""
-    run_experiment(cfg, Path(HydraConfig.get().runtime.output_dir))
+    out_dir = Path(HydraConfig.get().runtime.output_dir)
+    nproc = int(cfg.get("trainer", {}).get("nproc", 1))
+    if nproc < 1:
+        raise ValueError(f"trainer.nproc must be a positive int, got {nproc}")
+    if nproc > 1 and "LOCAL_RANK" not in os.environ:
+        launch(nproc, list(HydraConfig.get().overrides.task), out_dir)
+        return
+    with process_group(cfg.get("device")):
+        run_experiment(cfg, out_dir)
+
+
+def launch(nproc: int, overrides: list[str], out_dir: Path) -> None:
+    """Run this command's experiment on ``nproc`` local processes, through
+    ``torch.distributed.run`` (torchrun's engine), all writing to ``out_dir``."""
+    from torch.distributed.run import get_args_parser, run  # torchrun, only when launching
+
+    arguments = [
+        "--standalone",
+        f"--nproc-per-node={nproc}",
+        "--module",
+        "continual.runner",
+        *overrides,
+        f"hydra.run.dir={out_dir}",
+    ]
+    run(get_args_parser().parse_args(arguments))
+
+
+@contextlib.contextmanager
+def process_group(device: str | None) -> Iterator[None]:
+    """Join the process group that ``torchrun`` describes in the environment (``WORLD_SIZE``
+    above 1), with gloo on the CPU or nccl on CUDA, for the block; otherwise do nothing."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
+        yield
+        return
+    cuda = device is not None and device != "cpu" and torch.cuda.is_available()
+    if cuda:
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    dist.init_process_group(backend_for("cuda" if cuda else "cpu"))
+    try:
+        yield
+    finally:
+        dist.destroy_process_group()
 
 
 if __name__ == "__main__":

@@ -10,6 +10,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from continual.distributed import local_rows
+
 __all__ = ["LazySamples", "dataset_labels"]
 
 
@@ -124,6 +126,7 @@ class LazySamples:
         generator: torch.Generator | None = None,
         num_workers: int = 0,
         pin_memory: bool = False,
+        local: bool = False,
     ) -> DataLoader:
         """A ``DataLoader`` of batches of these rows: inputs, or ``(inputs, labels)``.
 
@@ -141,6 +144,10 @@ class LazySamples:
         num_workers, pin_memory
             As in ``torch.utils.data.DataLoader``. With workers, their seed is drawn from
             ``generator`` (so that random transforms are reproducible too).
+        local
+            Cut ``batch_size`` rows as above, then keep this rank's part of each batch
+            (:func:`continual.distributed.local_rows`): under data-parallel training each
+            rank reads only the rows it trains on.
         """
         if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral):
             raise TypeError(f"batch_size must be a positive int, got {batch_size!r}")
@@ -157,7 +164,10 @@ class LazySamples:
             order = torch.arange(len(self))
         else:
             order = torch.randperm(len(self), generator=generator)
-        batches = [chunk.tolist() for chunk in order.split(int(batch_size))]
+        chunks = order.split(int(batch_size))
+        if local:
+            chunks = [part for part in map(local_rows, chunks) if len(part)]
+        batches = [chunk.tolist() for chunk in chunks]
         # the loader draws its workers' base seed from its generator on every iteration:
         # give it its own, so that the global torch generator is neither read nor changed
         seed = 0

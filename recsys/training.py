@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from continual.accountant import MemoryAccountant
+from continual.distributed import local_rows
 from continual.learner import Learner
 from recsys.dsl import DynamicSparsity
 from recsys.models import MF, Representation
@@ -90,6 +91,8 @@ def bpr_batches(
     The order and the negatives (uniform over the items the user has not interacted with in
     the block, from :class:`~recsys.sampling.NegativeSampler`) come from a numpy generator
     seeded by ``generator`` (the learner's). A pair whose user has every item is dropped.
+    Under data-parallel training ``batch_size`` is the global batch and each rank samples
+    negatives for its pairs of it only (:func:`continual.distributed.local_rows`).
     Yields ``((users, positives, negatives), None)``.
 
     Examples
@@ -108,7 +111,9 @@ def bpr_batches(
     users, items = payload.users, payload.items
     order = rng.permutation(users.size)
     for start in range(0, users.size, batch_size):
-        index = order[start : start + batch_size]
+        index = local_rows(order[start : start + batch_size])  # this rank's pairs
+        if not index.size:
+            continue
         u, i = users[index], items[index]
         j = payload.sampler.sample(u, rng)
         if (j < 0).any():

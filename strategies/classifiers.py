@@ -15,6 +15,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 from torch.utils.data import Dataset
 
+from continual.distributed import is_distributed, local_part, sum_over_ranks
 from continual.estimator import BudgetedEstimator
 from continual.learner import Learner
 from continual.measure import nbytes
@@ -138,6 +139,22 @@ class ContinualClassifier(ClassifierMixin, BudgetedEstimator):
         """Most probable class of each sample."""
         probabilities = self.predict_proba(X)
         return self.classes_[probabilities.argmax(axis=1)]
+
+    def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
+        """Accuracy on ``(X, y)`` (``y`` optional with a data set: its ``targets``).
+
+        Under data-parallel training each rank predicts its share of the rows
+        (:func:`~continual.distributed.local_part`) and the ranks add their counts.
+        """
+        if _is_lazy(X):
+            X = _check_samples(self, X, reset=False)
+            y = dataset_labels(X, y, name="X")
+        if sample_weight is not None or not is_distributed():
+            return super().score(X, y, sample_weight=sample_weight)
+        X, y = local_part((X, np.asarray(y)))
+        hits = float((self.predict(X) == y).sum()) if len(y) else 0.0
+        correct, total = sum_over_ranks([hits, float(len(y))])
+        return correct / total
 
     def scores(self, X: Any, y: Any = None) -> dict[str, float]:
         """``{"accuracy": ...}`` on ``(X, y)``."""

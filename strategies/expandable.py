@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from continual.accountant import BudgetExceededError
+from continual.distributed import agree_min, world_size
 from continual.exemplars import ExemplarStore
 from continual.learner import Learner
 from continual.measure import nbytes
@@ -344,7 +345,8 @@ def replay_as_union(
         return
     x, y = learner.batch
     if n is None:
-        n = union_replay_size(learner.batch_size, len(store), len(learner.experience.train[1]))
+        n_local = -(-len(learner.experience.train[1]) // world_size())  # this rank's share
+        n = union_replay_size(learner.batch_size, len(store), n_local)
     old_x, old_y = store.sample(min(max(n, 1), len(store)), generator)
     learner.batch = (
         torch.cat([x, old_x.to(x.device, x.dtype)]),
@@ -383,7 +385,8 @@ def fit_store_to_budget(
     ledger = learner.accountant.ledger()
     if ledger.budget is None:
         return
-    room = int(ledger.headroom) + nbytes(store) - extra_bytes
+    # every rank keeps a shard of the same size, and fails with the others
+    room = agree_min(int(ledger.headroom) + nbytes(store) - extra_bytes)
     if room < 0:
         needed = ledger.accounts["model"] + ledger.accounts["optimizer"]
         prefix = f"{context}: " if context else ""

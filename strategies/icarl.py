@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from continual.distributed import local_part, sum_over_ranks
 from continual.learner import Learner
 from continual.measure import nbytes
 from continual.state import read_only
@@ -213,31 +214,40 @@ class ICaRL(Replay):
 
     def after_experience(self, learner: Learner) -> None:
         self.old_model = _frozen_copy(learner.model)
-        x, y = experience_arrays(learner.experience.train)
+        x, y = experience_arrays(local_part(learner.experience.train))
         seen = np.union1d(self.mean_classes.numpy(), np.unique(y)).astype(np.int64)
         feature_dim = learner.features(x[:1]).shape[1]
         # reserve the class means (same shapes as the final ones) before sizing the store
         self.class_means = torch.zeros(len(seen), feature_dim, device=learner.device)
         self.mean_classes = torch.from_numpy(seen)
-        capacity = learner.accountant.room_for(self.store)
+        capacity = learner.room_for(self.store)
         self.store.update(x, y, capacity_bytes=capacity, feature_fn=learner.features)
         self._update_means(learner, x, y)
         read_only([self.class_means, self.mean_classes])
 
     @torch.no_grad()
     def _update_means(self, learner: Learner, x: Any, y: np.ndarray) -> None:
-        """Means of normalised exemplar features; the experience's data for a class with none."""
+        """Means of normalised exemplar features; the experience's data for a class with none.
+
+        Under data-parallel training the sums and counts of every rank's shard are added, so
+        that every rank classifies with the means of the global store.
+        """
         stored_y = self.store.y.long().cpu().numpy() if len(self.store) else np.empty(0, np.int64)
         stored = F.normalize(learner.features(self.store.x), dim=1) if len(self.store) else None
         means = self.class_means
+        sums = torch.zeros(len(means), means.shape[1] + 1, device=means.device)
         for row, label in enumerate(self.mean_classes.tolist()):
             if stored is not None and (stored_y == label).any():
                 features = stored[torch.from_numpy(stored_y == label)]
             elif (y == label).any():
                 features = F.normalize(learner.features(x[y == label]), dim=1)
-            else:  # pragma: no cover - a class always has exemplars or current data
+            else:  # a class this rank's shard does not hold
                 continue
-            means[row] = F.normalize(features.mean(dim=0), dim=0)
+            sums[row, :-1] = features.sum(dim=0)
+            sums[row, -1] = len(features)
+        sums = sum_over_ranks(sums)
+        held = sums[:, -1] > 0
+        means[held] = F.normalize(sums[held, :-1] / sums[held, -1:], dim=1)
 
     # ---------------------------------------------------------------- evaluation
     def before_eval(self, learner: Learner) -> None:

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from continual.devices import resolve_device
+from continual.distributed import local_part
 from continual.exemplars import ExemplarStore
 from continual.learner import Learner
 from continual.plugin import Plugin
@@ -39,6 +40,10 @@ class Replay(Plugin):
     accountant's headroom allows at that moment (plus what the store already
     holds), so the model, the optimizer state and the exemplars together never
     exceed the budget. Without a budget the store keeps every sample.
+
+    Under data-parallel training each rank fills its store from its shard of the experience
+    (rows ``rank::world_size``) with the capacity every rank agrees on
+    (:meth:`~continual.Learner.room_for`): the global store is the union of the shards.
 
     What it stores: one :class:`~continual.exemplars.ExemplarStore` (account
     ``replay/exemplars``), samples in their native dtype (a uint8 8x8 digit
@@ -116,7 +121,7 @@ class Replay(Plugin):
         )
 
     def after_experience(self, learner: Learner) -> None:
-        x, y = experience_arrays(learner.experience.train)
+        x, y = experience_arrays(local_part(learner.experience.train))
         feature_fn = learner.features if self.policy == "herding" else None
-        capacity = learner.accountant.room_for(self.store)
+        capacity = learner.room_for(self.store)
         self.store.update(x, y, capacity_bytes=capacity, feature_fn=feature_fn)

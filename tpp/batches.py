@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from continual.distributed import local_rows
 from streams.events import EventSequences
 
 __all__ = ["EventBatch", "event_batches", "make_batch", "ordered_batches"]
@@ -83,7 +84,9 @@ def event_batches(
 
     The ``batches`` of a :class:`~continual.Learner` (bind ``time_scale`` with
     ``functools.partial``). Batches without a scored event (sequences of one event) are
-    skipped; a payload with no sequence yields nothing.
+    skipped; a payload with no sequence yields nothing. Under data-parallel training
+    ``batch_size`` is the global batch, and each rank builds only its sequences of it
+    (:func:`continual.distributed.local_rows`).
 
     Examples
     --------
@@ -96,6 +99,7 @@ def event_batches(
     [1, 2]
     """
     for index in torch.randperm(len(data), generator=generator).split(batch_size):
+        index = local_rows(index)  # under data-parallel training, this rank's sequences
         if len(index) == 0:
             continue
         batch = make_batch(data, index.numpy(), time_scale)
