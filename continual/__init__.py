@@ -1,7 +1,8 @@
 """continual: byte-level memory accounting and the continual-learning core.
 
 Every byte a learner stores is counted against one budget. :func:`nbytes`
-measures payload bytes, deduplicating tensors and arrays that share memory;
+measures payload bytes, deduplicating tensors and arrays that share memory, and
+every Python object of a model wrapped in :class:`PythonGraph` (a river model);
 :class:`MemoryAccountant` charges every tracked component against a budget and
 raises :class:`BudgetExceededError` with the ledger when it does not fit.
 :class:`Learner` drives a model and its :class:`Plugin` strategies over a
@@ -22,7 +23,7 @@ from continual.estimator import BudgetedEstimator
 from continual.evaluation import ScoreMatrix, auc_a, auc_l, auc_over_budgets
 from continual.exemplars import ExemplarStore
 from continual.learner import Learner
-from continual.measure import nbytes
+from continual.measure import PythonGraph, nbytes
 from continual.plugin import Plugin
 from continual.precision import Precision
 from continual.protocol import evaluate_stream
@@ -39,6 +40,7 @@ __all__ = [
     "MemoryAccountant",
     "Plugin",
     "Precision",
+    "PythonGraph",
     "ScoreMatrix",
     "Snapshot",
     "auc_a",

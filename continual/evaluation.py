@@ -6,6 +6,10 @@ and derives average incremental accuracy, last accuracy, forgetting and backward
 :func:`auc_over_budgets` (with :func:`auc_a` and :func:`auc_l`) summarises several runs made under
 different memory budgets by the area under the score-versus-memory curve, as in MEMO.
 
+:func:`prequential` (from :mod:`continual.prequential`) evaluates any estimator on a stream,
+test-then-train, and returns a :class:`PrequentialResult`: scores and bytes held against the
+samples seen.
+
 Accuracies are fractions in ``[0, 1]`` in this library. Papers usually report percent, so a
 number quoted from a paper is 100 times the number computed here.
 
@@ -30,7 +34,16 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ScoreMatrix", "auc_a", "auc_l", "auc_over_budgets"]
+from continual.prequential import PrequentialResult, prequential
+
+__all__ = [
+    "PrequentialResult",
+    "ScoreMatrix",
+    "auc_a",
+    "auc_l",
+    "auc_over_budgets",
+    "prequential",
+]
 
 #: Bytes per unit accepted by :func:`auc_over_budgets`.
 MEMORY_UNITS: dict[str, int] = {"B": 1, "KB": 10**3, "MB": 10**6, "KiB": 2**10, "MiB": 2**20}

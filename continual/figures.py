@@ -1,8 +1,10 @@
-"""Figures of a run: score against memory, and the memory ledger over time.
+"""Figures of a run: score against memory, the memory ledger over time, and a stream's
+prequential curves.
 
 Figures are built as :class:`matplotlib.figure.Figure` objects drawn by the Agg canvas, without
 pyplot: nothing is shown, no global backend is changed and no figure is left in pyplot's registry.
-Memory is given in bytes and drawn in MB (10**6 bytes).
+Memory is given in bytes and drawn in MB (10**6 bytes), or in the decimal unit that suits the
+numbers where a figure says so.
 """
 
 from __future__ import annotations
@@ -16,16 +18,16 @@ from typing import Any
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-__all__ = ["plot_accuracy_vs_memory", "plot_ledger", "plot_stream_scores"]
+__all__ = ["plot_accuracy_vs_memory", "plot_ledger", "plot_prequential", "plot_stream_scores"]
 
 _BYTES_PER_MB = 10**6
 _UNITS = {"B": 1, "kB": 10**3, "MB": 10**6, "GB": 10**9}
 
 
-def _new_figure() -> Figure:
-    figure = Figure(figsize=(6.0, 4.0), layout="constrained")
+def _new_figure(figsize: tuple[float, float] = (6.0, 4.0)) -> Figure:
+    figure = Figure(figsize=figsize, layout="constrained")
     FigureCanvasAgg(figure)
     return figure
 
@@ -294,3 +296,146 @@ def plot_ledger(
     ax.legend(loc="best")
     _save(figure, path)
     return figure
+
+
+def _readable_unit(largest: float) -> str:
+    """The largest decimal unit of ``_UNITS`` in which ``largest`` bytes is at least 1."""
+    fitting = [unit for unit, scale in _UNITS.items() if largest >= scale]
+    return fitting[-1] if fitting else "B"
+
+
+def _check_series(name: str, values: Any, n: int) -> np.ndarray:
+    array = np.asarray(values, dtype=float)
+    if array.shape != (n,):
+        raise ValueError(f"{name} must hold one value per sample count ({n}), got {values!r}")
+    return array
+
+
+def _drift_spans(drifts: Any) -> list[tuple[float, float]]:
+    """``(position, width)`` pairs from positions or pairs, checked."""
+    spans = []
+    for k, drift in enumerate(drifts):
+        position, width = drift if isinstance(drift, Sequence) else (drift, 0)
+        _check_bytes(f"drifts[{k}] position", position)  # a non-negative finite number
+        _check_bytes(f"drifts[{k}] width", width)
+        spans.append((float(position), float(width)))
+    return spans
+
+
+def plot_prequential(
+    samples: Sequence[int],
+    scores: Mapping[str, Sequence[float]],
+    memory: Sequence[int],
+    *,
+    window_scores: Mapping[str, Sequence[float]] | None = None,
+    window: int | None = None,
+    drifts: Sequence[int | tuple[int, int]] = (),
+    budget: int | None = None,
+    path: str | Path | None = None,
+) -> Figure:
+    """Plot a prequential run: scores (top) and memory (bottom) against samples seen.
+
+    Each metric is one colour: its cumulative score a solid line, its score over the last
+    ``window`` samples a dashed one. Memory is drawn in the decimal unit that suits its
+    largest value (B, kB, MB or GB), with the budget as a dashed black line. Each drift is a
+    dotted vertical line on both panels, its transition shaded when it has a width. The
+    legends sit outside the panels, one entry per line.
+
+    Parameters
+    ----------
+    samples
+        Samples seen at each point (increasing).
+    scores
+        Metric name to its cumulative score at each point.
+    memory
+        Bytes held at each point.
+    window_scores
+        Metric name to its score over the last ``window`` samples at each point.
+    window
+        The window length, for the legend.
+    drifts
+        Drift positions in samples, or ``(position, width)`` pairs.
+    budget
+        The memory budget in bytes, drawn when given.
+    path
+        Where to save the figure; the format follows the suffix (PNG when there is none).
+
+    Returns
+    -------
+    Figure
+        Two panels sharing the x axis (samples seen, integers).
+
+    Examples
+    --------
+    >>> figure = plot_prequential([100, 200, 300], {"Accuracy": [0.7, 0.8, 0.85]},
+    ...                           [20_000, 45_000, 52_000], budget=60_000, drifts=[(150, 20)])
+    >>> top, bottom = figure.axes
+    >>> bottom.get_ylabel(), bottom.lines[0].get_ydata().tolist()
+    ('memory (kB)', [20.0, 45.0, 52.0])
+    >>> [text.get_text() for text in top.get_legend().get_texts()]
+    ['Accuracy', 'drift']
+    """
+    steps = np.asarray(samples, dtype=float)
+    if steps.ndim != 1 or steps.size == 0 or np.any(np.diff(steps) <= 0):
+        raise ValueError(f"samples must be a non-empty increasing sequence, got {samples!r}")
+    if not isinstance(scores, Mapping) or not scores:
+        raise ValueError(f"scores must be a non-empty mapping of metric to values, got {scores!r}")
+    held = _check_series("memory", memory, steps.size)
+    for k, size in enumerate(held):
+        _check_bytes(f"memory[{k}]", size)
+    if budget is not None:
+        _check_bytes("budget", budget)
+    spans = _drift_spans(drifts)
+    figure = _new_figure((7.5, 5.5))
+    top, bottom = figure.subplots(2, 1, sharex=True)
+    _draw_scores(top, steps, scores, window_scores or {}, window)
+    _draw_memory(bottom, steps, held, budget)
+    for ax in (top, bottom):
+        _draw_drifts(ax, spans)
+        ax.grid(True, alpha=0.3)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
+    bottom.set_xlabel("samples seen")
+    bottom.xaxis.set_major_locator(MaxNLocator(integer=True))
+    bottom.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:,.0f}"))
+    _save(figure, path)
+    return figure
+
+
+def _draw_scores(
+    ax: Any,
+    steps: np.ndarray,
+    scores: Mapping[str, Sequence[float]],
+    window_scores: Mapping[str, Sequence[float]],
+    window: int | None,
+) -> None:
+    for k, (name, values) in enumerate(scores.items()):
+        color = f"C{k}"
+        ax.plot(
+            steps,
+            _check_series(f"scores[{name!r}]", values, steps.size),
+            color=color,
+            label=str(name),
+        )
+        if name in window_scores:
+            last = f"last {window:,} samples" if window else "windowed"
+            windowed = _check_series(f"window_scores[{name!r}]", window_scores[name], steps.size)
+            ax.plot(steps, windowed, color=color, linestyle="--", label=f"{name}, {last}")
+    ax.set_ylabel("score" if len(scores) > 1 else str(next(iter(scores))))
+
+
+def _draw_memory(ax: Any, steps: np.ndarray, held: np.ndarray, budget: int | None) -> None:
+    unit = _readable_unit(max(held.max(), budget or 0))
+    scale = _UNITS[unit]
+    ax.plot(steps, held / scale, color="C0", label="memory")
+    if budget is not None:
+        ax.axhline(budget / scale, color="black", linestyle="--", label="budget")
+    ax.set_ylabel(f"memory ({unit})")
+    ax.set_ylim(bottom=0)
+
+
+def _draw_drifts(ax: Any, spans: list[tuple[float, float]]) -> None:
+    for k, (position, width) in enumerate(spans):
+        label = "drift" if k == 0 else None
+        ax.axvline(position, color="0.3", linestyle=":", label=label)
+        if width:
+            ax.axvspan(position - width / 2, position + width / 2, color="0.5", alpha=0.15)

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from sklearn.utils import check_scalar
 
+from continual.river import check_finite_stream
 from streams.experience import Experience, Stream
 
 
@@ -334,7 +335,8 @@ def from_river(
     experience_size
         Rows per experience (the last one may be shorter). Give exactly one of the two.
     take
-        Read at most this many rows (None reads everything).
+        Read at most this many rows (None reads everything). Required for an endless
+        dataset (a river synthetic generator, whose ``n_samples`` is None).
     test_fraction
         Fraction in ``[0, 1)`` of each experience held out at random as its test payload.
     seed
@@ -355,6 +357,12 @@ def from_river(
     Stream(name='Phishing', n_experiences=3, seed=None)
     >>> [len(exp.train[0]) for exp in stream], stream[0].train[0].shape[1]
     ([500, 500, 250], 9)
+
+    A synthetic generator never ends, so ``take`` says how much of it to read:
+
+    >>> from river.datasets import synth
+    >>> from_river(synth.SEA(seed=1), n_experiences=5, take=1000)[4].metadata["stop"]
+    1000
     """
     if (n_experiences is None) == (experience_size is None):
         raise ValueError(
@@ -363,6 +371,7 @@ def from_river(
         )
     if take is not None:
         check_scalar(take, "take", numbers.Integral, min_val=1)
+    check_finite_stream(dataset, take)
     if experience_size is not None:
         check_scalar(experience_size, "experience_size", numbers.Integral, min_val=1)
     else:

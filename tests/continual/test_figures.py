@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from matplotlib.collections import PolyCollection
 
-from continual.figures import plot_accuracy_vs_memory, plot_ledger
+from continual.figures import plot_accuracy_vs_memory, plot_ledger, plot_prequential
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -171,3 +171,77 @@ def test_ledger_top_edge_property(ledger_list):
     layers = [c for c in figure.axes[0].collections if isinstance(c, PolyCollection)]
     totals = [sum(ledger.values()) / 1e6 for ledger in ledger_list]
     np.testing.assert_allclose(top_edge(layers[-1], range(len(ledger_list))), totals)
+
+
+# ---------------------------------------------------------------- prequential curves
+
+
+def test_prequential_panels_scores_memory_budget_and_drifts(tmp_path):
+    path = tmp_path / "prequential.svg"
+    figure = plot_prequential(
+        [1000, 2000, 3000],
+        {"Accuracy": [0.8, 0.85, 0.9], "LogLoss": [0.5, 0.4, 0.3]},
+        [200_000, 1_500_000, 1_800_000],
+        window_scores={"Accuracy": [0.8, 0.9, 0.95]},
+        window=500,
+        drifts=[1500, (2500, 200)],
+        budget=2_000_000,
+        path=path,
+    )
+    assert path.read_text().lstrip().startswith("<?xml")
+    top, bottom = figure.axes
+    assert [line.get_label() for line in top.lines[:3]] == [
+        "Accuracy",
+        "Accuracy, last 500 samples",
+        "LogLoss",
+    ]
+    assert top.lines[0].get_color() == top.lines[1].get_color()
+    assert top.lines[1].get_linestyle() == "--" and top.get_ylabel() == "score"
+    assert bottom.get_ylabel() == "memory (MB)"
+    np.testing.assert_allclose(bottom.lines[0].get_ydata(), [0.2, 1.5, 1.8])
+    budget_line = [line for line in bottom.lines if line.get_label() == "budget"]
+    assert budget_line[0].get_ydata()[0] == pytest.approx(2.0)
+    drift_lines = [line for line in top.lines if line.get_linestyle() == ":"]
+    assert [line.get_xdata()[0] for line in drift_lines] == [1500, 2500]
+    assert len(top.patches) == 1  # one shaded transition: the drift with a width
+    legend_texts = [t.get_text() for t in top.get_legend().get_texts()]
+    assert legend_texts.count("drift") == 1
+    assert bottom.get_xlabel() == "samples seen"
+    assert bottom.xaxis.get_major_formatter()(3000, 0) == "3,000"
+
+
+def test_prequential_legends_sit_outside_the_panels():
+    figure = plot_prequential([10, 20], {"Accuracy": [0.5, 0.6]}, [100, 900])
+    figure.canvas.draw()
+    for ax in figure.axes:
+        legend = ax.get_legend().get_window_extent()
+        assert legend.x0 >= ax.get_window_extent().x1
+
+
+@pytest.mark.parametrize(
+    ("largest", "unit"), [(900, "B"), (45_000, "kB"), (3_200_000, "MB"), (7e9, "GB")]
+)
+def test_prequential_memory_unit_suits_the_numbers(largest, unit):
+    figure = plot_prequential([1, 2], {"Accuracy": [0.5, 0.6]}, [largest / 2, largest])
+    assert figure.axes[1].get_ylabel() == f"memory ({unit})"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"samples": []}, ValueError, "samples must be a non-empty increasing sequence"),
+        ({"samples": [2, 1]}, ValueError, "samples must be a non-empty increasing sequence"),
+        ({"scores": {}}, ValueError, "scores must be a non-empty mapping"),
+        ({"memory": [1]}, ValueError, r"memory must hold one value per sample count \(2\)"),
+        ({"memory": [1, -2]}, ValueError, r"memory\[1\] must be a non-negative"),
+        ({"scores": {"a": [1.0]}}, ValueError, r"scores\['a'\] must hold one value"),
+        ({"budget": -1}, ValueError, "budget must be a non-negative"),
+        ({"drifts": [-3]}, ValueError, r"drifts\[0\] position must be a non-negative"),
+    ],
+)
+def test_prequential_rejects_bad_curves(kwargs, error, match):
+    arguments = {"samples": [1, 2], "scores": {"Accuracy": [0.5, 0.6]}, "memory": [10, 20]}
+    arguments.update(kwargs)
+    samples, scores, memory = (arguments.pop(k) for k in ("samples", "scores", "memory"))
+    with pytest.raises(error, match=match):
+        plot_prequential(samples, scores, memory, **arguments)

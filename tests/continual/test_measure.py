@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import collections
+import functools
+import gc
+import math
+import sys
+import types
 import warnings
 
 import numpy as np
@@ -9,8 +15,13 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from river import forest, naive_bayes, neighbors, tree
+from river.datasets import synth
+from river.tree.nodes.leaf import HTLeaf
+from river.utils import VectorDict
 
-from continual import nbytes
+from continual import MemoryAccountant, nbytes
+from continual.measure import Live, PythonGraph, Reservation, python_objects
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:Sparse .* support is in beta state:UserWarning"),
@@ -216,3 +227,183 @@ def test_bad_nbytes_protocol_raises():
 
     with pytest.raises(TypeError, match="non-negative int"):
         nbytes(Liar())
+
+
+# ---------------------------------------------------------------- Python graphs (PythonGraph)
+# The independent count walks what the garbage collector sees an object hold
+# (gc.get_referents), not the containers, __dict__ and __slots__ that nbytes walks, and
+# charges sys.getsizeof once per object, leaving out the objects the model shares with the
+# interpreter. Interned strings are approximated by identifier-like strings: CPython interns
+# attribute names and identifier-like literals, the only strings a river tree holds.
+
+_SHARED_TYPES = (
+    type(None),
+    bool,
+    type,
+    types.ModuleType,
+    types.FunctionType,
+    types.BuiltinFunctionType,
+    types.CodeType,
+    types.MethodDescriptorType,
+    types.WrapperDescriptorType,
+    types.MethodWrapperType,
+    types.GetSetDescriptorType,
+    types.MemberDescriptorType,
+)
+
+
+def _shared(obj):
+    if type(obj) is int:
+        return -5 <= obj <= 256
+    if type(obj) is str:
+        return len(obj) <= 1 or obj.isidentifier()
+    if type(obj) is tuple:
+        return not obj
+    return isinstance(obj, _SHARED_TYPES)
+
+
+def gc_size(root):
+    seen, total, stack = {}, 0, [root]
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen or _shared(obj):
+            continue
+        seen[id(obj)] = obj
+        getattr(obj, "__dict__", None)  # CPython 3.11+ materialises lazy instance dicts
+        total += sys.getsizeof(obj)
+        stack.extend(gc.get_referents(obj))
+    return total
+
+
+def _learned(model, dataset, n=2000):
+    for x, y in dataset.take(n):
+        model.learn_one(x, y)
+    return model
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: _learned(tree.HoeffdingTreeClassifier(), synth.SEA(seed=1)),
+        lambda: _learned(tree.HoeffdingTreeClassifier(grace_period=50, delta=1e-3), synth.SEA(1)),
+        lambda: _learned(forest.ARFClassifier(n_models=3, seed=1), synth.SEA(seed=1), 1000),
+        lambda: _learned(neighbors.KNNClassifier(engine=neighbors.LazySearch()), synth.SEA(1)),
+        lambda: _learned(naive_bayes.GaussianNB(), synth.SEA(seed=1)),
+    ],
+    ids=["hoeffding-tree", "grown-tree", "arf", "knn-window", "gaussian-nb"],
+)
+def test_python_graph_of_river_models_matches_a_gc_walk(make):
+    model = make()
+    measured = nbytes(PythonGraph(model))
+    assert measured == gc_size(model)
+    assert nbytes(PythonGraph(model)) == measured  # stable once dicts are materialised
+
+
+def test_python_graph_of_a_grown_tree_is_tens_of_kilobytes():
+    model = _learned(tree.HoeffdingTreeClassifier(grace_period=50, delta=1e-3), synth.SEA(1))
+    assert model.n_leaves > 1
+    assert 50_000 < nbytes(PythonGraph(model)) < 500_000
+    with pytest.raises(TypeError, match=r"cannot measure .* wrap it in continual\.PythonGraph"):
+        nbytes(model)  # without the opt-in a river model is not payload
+
+
+def test_python_graph_counts_python_scalars_and_containers():
+    big, value, text = 10**30, 2.5, "".join(["not ", "interned"])
+    graph = [big, value, text, (value,), {value: big}]
+    expected = (
+        sys.getsizeof(graph)
+        + sys.getsizeof(big)
+        + sys.getsizeof(value)
+        + sys.getsizeof(text)
+        + sys.getsizeof((value,))
+        + sys.getsizeof({value: big})
+    )
+    assert nbytes(PythonGraph(graph)) == expected
+    assert nbytes(graph) == len(text)  # the payload measure: the string only
+
+
+def test_python_graph_leaves_shared_objects_out():
+    fresh = "".join(["continual", " probe ", "string"])
+    interned = sys.intern("".join(["continual_interned_", "probe"]))
+    shared = [None, True, 7, "a", "", (), b"", interned, int, math, math.sqrt, len, np.float64]
+    assert nbytes(PythonGraph(shared)) == sys.getsizeof(shared)
+    assert nbytes(PythonGraph([fresh])) == sys.getsizeof([fresh]) + sys.getsizeof(fresh)
+    assert nbytes(PythonGraph([257])) == sys.getsizeof([257]) + sys.getsizeof(257)
+
+
+def test_python_graph_walks_attributes_slots_and_collections():
+    class Slotted:
+        __slots__ = ("_Slotted__hidden", "empty", "left")
+
+        def __init__(self):
+            self.left = [1.5]
+            self.__hidden = 2.5
+
+    class Plain:
+        def __init__(self, value):
+            self.value = value
+
+    slotted, plain = Slotted(), Plain(3.5)
+    factory = collections.defaultdict(list, {"k": [4.5]})
+    window = collections.deque([5.5, 6.5], maxlen=3)
+    counter = collections.Counter({"word with spaces": 1000})
+    # A Counter is a dict with an instance dict too; the walk asks for it, so it exists.
+    graph = {"s": slotted, "p": plain, "d": factory, "w": window, "c": counter, "set": {7.5}}
+    held = [slotted, slotted.left, 1.5, 2.5, plain, vars(plain), 3.5, factory, factory["k"]]
+    held += [4.5, window, 5.5, 6.5, counter, vars(counter), "word with spaces", 1000]
+    held += [graph["set"], 7.5]
+    expected = sys.getsizeof(graph) + sum(sys.getsizeof(o) for o in held)
+    assert nbytes(PythonGraph(graph)) == expected
+
+
+def test_python_graph_counts_tensors_and_arrays_once_with_their_headers():
+    weights = torch.zeros(10)
+    array = np.zeros(25, dtype=np.float32)
+    graph = {"w": weights, "view": weights[2:], "a": array, "a_view": array[5:]}
+    headers = sum(sys.getsizeof(t) for t in (weights, graph["view"]))
+    headers += sys.getsizeof(array) - array.nbytes + sys.getsizeof(graph["a_view"])
+    assert nbytes(PythonGraph(graph)) == sys.getsizeof(graph) + headers + 40 + 100
+    boxed = np.array([10**30, 10**31], dtype=object)
+    assert nbytes(PythonGraph(boxed)) == sys.getsizeof(boxed) + 2 * sys.getsizeof(10**30)
+
+
+def test_python_graph_honours_declared_payloads():
+    store = Reservation(1000)
+    live = Live(lambda: {"value": 2.5})
+    assert nbytes(PythonGraph([store])) == sys.getsizeof([store]) + 1000
+    assert nbytes(PythonGraph(live)) == sys.getsizeof({"value": 2.5}) + sys.getsizeof(2.5)
+
+
+def test_python_graph_sees_inside_partial_and_vector_dict():
+    weights = {"x": 0.5, "y": 1.5}
+    vector = VectorDict(weights)
+    assert nbytes(PythonGraph(vector)) == sys.getsizeof(vector) + nbytes(PythonGraph(weights))
+    bound = functools.partial(max, 10**30, key=abs)
+    expected = sys.getsizeof(bound) + sys.getsizeof(bound.args) + sys.getsizeof(10**30)
+    expected += nbytes(PythonGraph(bound.keywords)) + sys.getsizeof(vars(bound))
+    assert nbytes(PythonGraph(bound)) == expected
+
+
+def test_python_graph_terminates_on_cycles():
+    ring: list = [2.5]
+    ring.append(ring)
+    assert nbytes(PythonGraph(ring)) == sys.getsizeof(ring) + sys.getsizeof(2.5)
+
+
+def test_accountant_charges_objects_shared_by_two_graphs_once():
+    shared = [float(i) for i in range(100)]
+    accountant = MemoryAccountant()
+    accountant.track("first", PythonGraph({"data": shared}))
+    accountant.track("second", PythonGraph({"data": shared}))
+    ledger = accountant.ledger()
+    assert ledger.accounts["second"] == sys.getsizeof({"data": shared})
+    assert ledger.total == nbytes(
+        PythonGraph([{"data": shared}, {"data": shared}])
+    ) - sys.getsizeof([0, 0])
+
+
+def test_python_objects_finds_the_parts_of_a_model():
+    model = _learned(tree.HoeffdingTreeClassifier(grace_period=50, delta=1e-3), synth.SEA(1))
+    leaves = [o for o in python_objects(model) if isinstance(o, HTLeaf)]
+    assert len(leaves) == model.n_leaves
+    assert len({id(o) for o in python_objects(model)}) == len(list(python_objects(model)))

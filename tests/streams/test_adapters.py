@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from river import datasets
 from river import stream as river_stream
+from river.datasets import synth
 
 from streams import Stream, from_arrays, from_pandas, from_river
 
@@ -334,3 +335,20 @@ def test_from_river_validates_before_reading():
 
     with pytest.raises(ValueError, match="take"):
         from_river(never(), n_experiences=1, take=-1)
+
+
+def test_from_river_refuses_an_endless_generator_without_take():
+    with pytest.raises(ValueError, match=r"dataset SEA is an endless stream .* pass take="):
+        from_river(synth.SEA(seed=1), n_experiences=5)
+
+
+def test_from_river_reads_take_rows_of_an_endless_generator():
+    stream = from_river(synth.SEA(seed=1), n_experiences=5, take=500)
+    assert [len(exp.train[0]) for exp in stream] == [100] * 5
+    first = [list(x.values()) for x, _ in synth.SEA(seed=1).take(100)]
+    np.testing.assert_array_equal(stream[0].train[0], first)
+
+
+def test_from_river_trusts_iterables_without_n_samples():
+    rows = iter([({"a": 1.0}, 0), ({"a": 2.0}, 1)])
+    assert len(from_river(rows, n_experiences=1)[0].train[0]) == 2
