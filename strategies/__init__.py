@@ -22,6 +22,7 @@ from strategies.memact import MemoryAsAction
 from strategies.memo import MEMO
 from strategies.replay import Replay
 from strategies.resnet import CifarResNet, imagenet_resnet18
+from strategies.streaming import StreamingClassifier
 
 __all__ = [
     "DER",
@@ -39,6 +40,7 @@ __all__ = [
     "MemoryAsAction",
     "Replay",
     "ReplayClassifier",
+    "StreamingClassifier",
     "imagenet_resnet18",
     "make_backbone",
     "split_backbone",
