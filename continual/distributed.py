@@ -59,6 +59,7 @@ __all__ = [
     "local_part",
     "local_rows",
     "local_share",
+    "mean_over_ranks",
     "merge_shards",
     "rank",
     "sum_over_ranks",
@@ -184,6 +185,20 @@ def sum_over_ranks(values: Sequence[float] | torch.Tensor) -> Any:
     if not is_distributed():
         return [float(v) for v in values]
     return sum_over_ranks(torch.tensor(list(values), dtype=torch.float64)).tolist()
+
+
+def mean_over_ranks(total: float, count: int) -> float:
+    """``sum(total) / sum(count)`` over the ranks (NaN when every count is 0): a mean of
+    which each rank computed its share, such as the correct predictions on its test rows.
+
+    Examples
+    --------
+    >>> from continual.distributed import mean_over_ranks
+    >>> mean_over_ranks(3, 4)
+    0.75
+    """
+    summed, counted = sum_over_ranks([float(total), float(count)])
+    return summed / counted if counted else float("nan")
 
 
 def failing_ranks(failed: bool) -> list[int]:

@@ -24,7 +24,7 @@ from continual.distributed import (
     is_distributed,
     local_part,
     local_rows,
-    sum_over_ranks,
+    mean_over_ranks,
     world_size,
 )
 from continual.evaluation import ScoreMatrix
@@ -582,8 +582,7 @@ class Learner:
         x, y = local_part((x, y))
         predictions = self.predict(x).argmax(dim=1) if len(y) else torch.empty(0)
         correct = (predictions == as_tensor(y).to(predictions.device)).sum()
-        hits, total = sum_over_ranks([float(correct), float(len(y))])
-        return hits / total if total else float("nan")
+        return mean_over_ranks(float(correct), len(y))
 
     def room_for(self, store: Any) -> int:
         """Bytes ``store`` may hold when refilled: the accountant's

@@ -15,7 +15,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 from torch.utils.data import Dataset
 
-from continual.distributed import is_distributed, local_part, sum_over_ranks
+from continual.distributed import is_distributed, local_part, mean_over_ranks
 from continual.estimator import BudgetedEstimator
 from continual.learner import Learner
 from continual.measure import nbytes
@@ -153,8 +153,7 @@ class ContinualClassifier(ClassifierMixin, BudgetedEstimator):
             return super().score(X, y, sample_weight=sample_weight)
         X, y = local_part((X, np.asarray(y)))
         hits = float((self.predict(X) == y).sum()) if len(y) else 0.0
-        correct, total = sum_over_ranks([hits, float(len(y))])
-        return correct / total
+        return mean_over_ranks(hits, len(y))
 
     def scores(self, X: Any, y: Any = None) -> dict[str, float]:
         """``{"accuracy": ...}`` on ``(X, y)``."""
