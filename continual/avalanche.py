@@ -219,6 +219,11 @@ class MemoryBudgetPlugin(SupervisedPlugin):
         super().__init__()
         if on_exceed not in _ON_EXCEED:
             raise ValueError(f"on_exceed must be one of {_ON_EXCEED}, got {on_exceed!r}")
+        if accountant is not None and not isinstance(accountant, MemoryAccountant):
+            raise TypeError(
+                f"accountant must be a MemoryAccountant or None, got {type(accountant).__name__} "
+                f"{accountant!r}"
+            )
         self.budget = budget
         self.on_exceed = on_exceed
         self.accountant = MemoryAccountant(budget) if accountant is None else accountant

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 import re
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
@@ -71,11 +72,13 @@ def parse_budget(budget: int | float | str | None) -> int | None:
         raise TypeError(f"budget must be an int, a str such as '23.5 MB', or None, got {budget!r}")
     if isinstance(budget, str):
         return _parse_string(budget)
-    if isinstance(budget, float):
+    if isinstance(budget, numbers.Integral):  # int and numpy ints alike
+        budget = int(budget)
+    elif isinstance(budget, numbers.Real):  # float and numpy floats alike
         if not math.isfinite(budget) or budget != int(budget):
             raise ValueError(f"budget must be a whole number of bytes, got {budget!r}")
         budget = int(budget)
-    if not isinstance(budget, int):
+    else:
         raise TypeError(
             f"budget must be an int, a str such as '23.5 MB', or None, "
             f"got {type(budget).__name__} {budget!r}"

@@ -72,9 +72,13 @@ def save(estimator: BudgetedEstimator, path: str | os.PathLike[str]) -> Path:
     """
     if not isinstance(estimator, BudgetedEstimator):
         raise TypeError(f"estimator must be a BudgetedEstimator, got {type(estimator).__name__}")
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise FileNotFoundError(
+            f"path {str(path)!r} is in folder {str(path.parent)!r}, which does not exist"
+        )
     fitted = hasattr(estimator, "accountant_")
     states = gather_to_writer(estimator.get_state() if fitted else None)
-    path = Path(path)
     if states is None:  # another rank writes
         return path
     leaves, skeleton = flatten(merge_shards(states)) if fitted else ({}, None)

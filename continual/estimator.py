@@ -24,7 +24,7 @@ import numbers
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -36,6 +36,7 @@ from continual.devices import device_name, resolve_device
 from continual.evaluation import ScoreMatrix
 from continual.protocol import evaluate_stream
 from continual.rollback import ROLLBACK_MODES, Backup
+from continual.validation import check_params, merged_constraints
 
 __all__ = ["BudgetedEstimator", "draw_seed"]
 
@@ -164,6 +165,15 @@ class BudgetedEstimator(BaseEstimator, ABC):
     (3.0, 2)
     """
 
+    #: Constraints of the subclass's own parameters (see :mod:`continual.validation`),
+    #: merged with those of its bases and checked at every ``fit`` / ``partial_fit``.
+    _parameter_constraints: ClassVar[dict[str, Any]] = {
+        # the shared parameters have their own parsers, run by _check_shared_params
+        **dict.fromkeys(
+            ("budget", "random_state", "verbose", "device", "rollback"), "no_validation"
+        )
+    }
+
     # ------------------------------------------------------------ to implement
     @abstractmethod
     def _validate_input(self, X: Any, y: Any = None, *, first: bool, **params: Any) -> Any:
@@ -229,6 +239,8 @@ class BudgetedEstimator(BaseEstimator, ABC):
         """Learn one experience; a failure leaves the estimator as it was before the call."""
         first = not hasattr(self, "accountant_")
         self._check_shared_params()
+        if not first:
+            self._check_budget_unchanged()
         try:
             data = self._validate_input(X, y, first=first, **params)
         except BaseException:
@@ -251,6 +263,16 @@ class BudgetedEstimator(BaseEstimator, ABC):
                 self._learn(data)
             self.n_partial_fits_ += 1
         return self
+
+    def _check_budget_unchanged(self) -> None:
+        """The budget is read on the first call: a later ``set_params(budget=...)`` is an
+        error until ``fit`` starts over, rather than a budget silently ignored."""
+        built = self.accountant_.budget
+        if parse_budgets(self.budget) != built:
+            raise ValueError(
+                f"budget is {self.budget!r}, but this {type(self).__name__} was built for "
+                f"{built!r} bytes: call fit to start over with the new budget, or set it back"
+            )
 
     def _check_plan(self, data: Any, moment: str) -> None:
         planned = dict(self._planned_bytes(data))
@@ -419,6 +441,9 @@ class BudgetedEstimator(BaseEstimator, ABC):
             backup.release()
 
     def _check_shared_params(self) -> None:
+        check_params(
+            merged_constraints(type(self)), self.get_params(deep=False), type(self).__name__
+        )
         parse_budgets(self.budget)
         if self.rollback not in ROLLBACK_MODES:
             raise ValueError(f"rollback must be one of {ROLLBACK_MODES}, got {self.rollback!r}")

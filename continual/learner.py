@@ -7,8 +7,9 @@ import copy
 import functools
 import inspect
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from numbers import Integral, Real
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -34,6 +35,15 @@ from continual.precision import Precision
 from continual.progress import progress
 from continual.protocol import evaluate_stream
 from continual.samples import LazySamples
+from continual.validation import (
+    COUNT,
+    NON_NEGATIVE_FLOAT,
+    NON_NEGATIVE_INT,
+    POSITIVE_FLOAT,
+    Interval,
+    check_labels,
+    check_params,
+)
 
 __all__ = [
     "Learner",
@@ -345,6 +355,19 @@ class Learner:
     budget             1,000
     """
 
+    #: The numeric parameters, checked when the learner is built (see continual.validation).
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "lr": [POSITIVE_FLOAT],
+        "momentum": [Interval(Real, 0, 1, closed="both")],
+        "weight_decay": [NON_NEGATIVE_FLOAT],
+        "epochs": [COUNT],
+        "batch_size": [COUNT],
+        "input_scale": [POSITIVE_FLOAT],
+        "seed": [Integral],
+        "verbose": [NON_NEGATIVE_INT],
+        "num_workers": [NON_NEGATIVE_INT],
+    }
+
     def __init__(
         self,
         model: nn.Module,
@@ -376,11 +399,24 @@ class Learner:
                 f"optimizer must be one of {sorted(OPTIMIZERS)}, a torch.optim.Optimizer "
                 f"subclass or a callable params -> optimizer, got {optimizer!r}"
             )
-        for name, value in (("epochs", epochs), ("batch_size", batch_size)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
-        if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
-            raise ValueError(f"num_workers must be a non-negative int, got {num_workers!r}")
+        numbers = {
+            "lr": lr,
+            "momentum": momentum,
+            "weight_decay": weight_decay,
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "input_scale": input_scale,
+            "seed": seed,
+            "verbose": verbose,
+            "num_workers": num_workers,
+        }
+        check_params(self._parameter_constraints, numbers, "Learner")
+        epochs, batch_size, num_workers, seed = (
+            int(epochs),
+            int(batch_size),
+            int(num_workers),
+            int(seed),
+        )
         self.model = model
         self.plugins = list(plugins)
         self.accountant = MemoryAccountant() if accountant is None else accountant
@@ -441,7 +477,7 @@ class Learner:
             stream,
             learn=self.train_experience,
             score=lambda test: self.accuracy(*test),
-            sizes=[len(exp.test[1]) for exp in stream],
+            sizes=[len(exp.test[1]) for exp in stream] if _all_tested(stream) else None,
             after_experience=after_experience,
         )
         return self.scores
@@ -463,6 +499,8 @@ class Learner:
         self._prepare_optimizer()
         self._sync_accounts()
         self._check_before(experience.index)
+        if self.batches is array_batches:
+            check_labels(experience.train[1])
         self.model.train()
         generator = torch.Generator().manual_seed(self.seed * 100_003 + self.n_trained)
         self.epoch_losses = []
@@ -737,6 +775,11 @@ def batch_rows(batch: Any) -> float:
     if targets is not None:
         return len(targets)
     return len(inputs[0] if isinstance(inputs, (tuple, list)) else inputs)
+
+
+def _all_tested(stream: Sequence[Any]) -> bool:
+    """Whether every experience has a test payload (else the protocol says which do not)."""
+    return all(getattr(exp, "test", None) is not None for exp in stream)
 
 
 def as_tensor(data: Any) -> torch.Tensor:

@@ -9,7 +9,8 @@ sized from the same byte budget as everything else.
 
 from __future__ import annotations
 
-from typing import Any
+from numbers import Integral
+from typing import Any, ClassVar
 
 import torch
 from avalanche.core import SupervisedPlugin
@@ -19,6 +20,7 @@ from torch import nn
 from continual.accountant import MemoryAccountant
 from continual.avalanche import dataset_arrays
 from continual.exemplars import ExemplarStore
+from continual.validation import NON_NEGATIVE_FLOAT, check_params
 from strategies.backbones import head_classes, split_backbone
 from strategies.expandable import ExpandableNet, union_replay_size
 
@@ -137,6 +139,13 @@ class MEMOPlugin(SupervisedPlugin):
     ['exemplars']
     """
 
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "accountant": [MemoryAccountant],
+        "aux_weight": [NON_NEGATIVE_FLOAT],
+        "weight_alignment": ["boolean"],
+        "seed": [Integral],
+    }
+
     def __init__(
         self,
         accountant: MemoryAccountant,
@@ -144,6 +153,13 @@ class MEMOPlugin(SupervisedPlugin):
         weight_alignment: bool = True,
         seed: int = 0,
     ) -> None:
+        params = {
+            "accountant": accountant,
+            "aux_weight": aux_weight,
+            "weight_alignment": weight_alignment,
+            "seed": seed,
+        }
+        check_params(self._parameter_constraints, params, "MEMOPlugin")
         super().__init__()
         self.accountant = accountant
         self.aux_weight = aux_weight

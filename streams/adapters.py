@@ -16,7 +16,11 @@ import pandas as pd
 from sklearn.utils import check_scalar
 
 from continual.river import check_finite_stream
+from continual.validation import Interval, check_labels, check_params
 from streams.experience import Experience, Stream
+
+#: A held-out fraction: NaN is outside it (sklearn's check_scalar would let NaN through).
+_HELD_OUT = Interval(numbers.Real, 0, 1, closed="left")
 
 
 def _check_xy(X: Any, y: Any, *, y_required: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
@@ -36,18 +40,12 @@ def _check_xy(X: Any, y: Any, *, y_required: bool = False) -> tuple[np.ndarray, 
             f"X and y must have the same number of rows, got X with {len(X)} rows and y "
             f"of shape {y.shape}"
         )
+    check_labels(y)
     return X, y
 
 
-def _check_fraction(test_fraction: float) -> float:
-    check_scalar(
-        test_fraction,
-        "test_fraction",
-        numbers.Real,
-        min_val=0.0,
-        max_val=1.0,
-        include_boundaries="left",
-    )
+def _check_fraction(test_fraction: float, caller: str) -> float:
+    check_params({"test_fraction": [_HELD_OUT]}, {"test_fraction": test_fraction}, caller)
     return float(test_fraction)
 
 
@@ -165,7 +163,7 @@ def from_arrays(
     (6, 2, None)
     """
     X, y = _check_xy(X, y)
-    test_fraction = _check_fraction(test_fraction)
+    test_fraction = _check_fraction(test_fraction, "from_arrays")
     chunks = _split_evenly(len(X), n_experiences)
     return _contiguous_stream(X, y, chunks, test_fraction=test_fraction, seed=seed, name=name)
 
@@ -256,7 +254,7 @@ def from_pandas(
     X = df[list(columns)].to_numpy()
     y = None if target is None else df[target].to_numpy()
     X, y = _check_xy(X, y)
-    test_fraction = _check_fraction(test_fraction)
+    test_fraction = _check_fraction(test_fraction, "from_pandas")
     if n_experiences is not None:
         chunks = _split_evenly(len(X), n_experiences)
         extra = {"columns": columns}
@@ -376,7 +374,7 @@ def from_river(
         check_scalar(experience_size, "experience_size", numbers.Integral, min_val=1)
     else:
         check_scalar(n_experiences, "n_experiences", numbers.Integral, min_val=1)
-    test_fraction = _check_fraction(test_fraction)
+    test_fraction = _check_fraction(test_fraction, "from_river")
     if name is None:
         name = type(dataset).__name__
     X, y, columns = _read_river(dataset, take)

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from continual.validation import check_labels
 from streams.experience import Experience, Stream
 
 __all__ = ["from_avalanche", "to_avalanche"]
@@ -34,6 +35,8 @@ def to_avalanche(stream: Stream) -> Any:
     """
     from avalanche.benchmarks.scenarios.deprecated.generators import nc_benchmark
 
+    if not isinstance(stream, Stream):
+        raise TypeError(f"stream must be a streams.Stream, got {type(stream).__name__}")
     classes = stream.classes
     if classes is None or any(c is None for c in classes):
         raise ValueError(
@@ -62,10 +65,24 @@ def _joined_dataset(stream: Stream, part: str) -> Any:
     )
     from torch.utils.data import TensorDataset
 
-    x = torch.cat([torch.as_tensor(np.asarray(getattr(e, part)[0])) for e in stream])
-    y = torch.cat([torch.as_tensor(np.asarray(getattr(e, part)[1])) for e in stream]).long()
+    pairs = [_arrays(getattr(e, part), f"experience {e.index}'s {part} payload") for e in stream]
+    x = torch.cat([torch.as_tensor(X) for X, _ in pairs])
+    y = torch.cat([torch.as_tensor(y) for _, y in pairs]).long()
     attributes = [DataAttribute(y.tolist(), "targets"), TaskLabels(ConstantSequence(0, len(y)))]
     return TaskAwareClassificationDataset([TensorDataset(x, y)], data_attributes=attributes)
+
+
+def _arrays(payload: Any, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """An ``(X, y)`` payload as numeric arrays with finite labels, or a clear error."""
+    if not (isinstance(payload, tuple) and len(payload) == 2):
+        raise TypeError(f"{what} must be an (X, y) pair of arrays, got {type(payload).__name__}")
+    X, y = (np.asarray(part) for part in payload)
+    if X.dtype.kind not in "biuf" or y.dtype.kind not in "biuf":
+        raise TypeError(
+            f"{what} must be an (X, y) pair of numeric arrays, got dtypes {X.dtype} and {y.dtype}"
+        )
+    check_labels(y, f"{what}'s y")
+    return X, y
 
 
 def from_avalanche(benchmark: Any, *, name: str | None = None) -> Stream:
@@ -85,6 +102,11 @@ def from_avalanche(benchmark: Any, *, name: str | None = None) -> Stream:
     """
     from continual.avalanche import dataset_arrays
 
+    if not (hasattr(benchmark, "train_stream") and hasattr(benchmark, "test_stream")):
+        raise TypeError(
+            "benchmark must be an Avalanche benchmark with train_stream and test_stream, "
+            f"got {type(benchmark).__name__}"
+        )
     train, test = benchmark.train_stream, benchmark.test_stream
     if len(train) != len(test):
         raise ValueError(

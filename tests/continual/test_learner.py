@@ -108,12 +108,16 @@ def test_plugin_that_overspends_is_caught_after_the_experience():
     ("kwargs", "match"),
     [
         ({"optimizer": "rmsprop"}, "optimizer must be one of"),
-        ({"epochs": 0}, "epochs must be a positive int, got 0"),
-        ({"batch_size": 2.5}, "batch_size must be a positive int, got 2.5"),
+        (
+            {"epochs": 0},
+            r"The 'epochs' parameter of Learner must be an int in the range \[1, inf\)\. Got 0",
+        ),
+        ({"batch_size": 2.5}, "The 'batch_size' parameter of Learner must be an int .* Got 2.5"),
+        ({"lr": float("nan")}, "The 'lr' parameter of Learner must be a float .* Got nan"),
         ({"device": "cuda:99"}, "device='cuda:99' is not available"),
         ({"device": "tpu"}, "device must be 'cpu', 'cuda', 'cuda:N', 'mps' or 'auto', got 'tpu'"),
         ({"precision": "fp8"}, r"precision must be one of \('32', 'bf16-mixed', '16-mixed'\)"),
-        ({"num_workers": -1}, "num_workers must be a non-negative int, got -1"),
+        ({"num_workers": -1}, "The 'num_workers' parameter of Learner .* Got -1"),
     ],
 )
 def test_bad_learner_arguments(kwargs, match):
