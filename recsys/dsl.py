@@ -13,7 +13,7 @@ WSDM 2024.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
@@ -21,6 +21,7 @@ from torch import nn
 
 from continual.bitmask import BitMask
 from continual.plugin import Plugin
+from continual.validation import COUNT, FRACTION, check_params
 
 if TYPE_CHECKING:  # pragma: no cover
     from continual.learner import Learner
@@ -236,13 +237,19 @@ class DynamicSparsity(Plugin):
     Parameters
     ----------
     total_steps
-        Length of the cosine schedule.
+        Length of the cosine schedule (an int >= 1).
     update_every
-        ΔT, steps between updates.
+        ΔT, steps between updates (an int >= 1).
     accumulate
-        Batches whose gradients are summed to choose the grown entries.
+        Batches whose gradients are summed to choose the grown entries (an int in
+        ``[1, update_every]``).
     ratio_start, ratio_end
-        The schedule's end points.
+        The schedule's end points, fractions in ``[0, 1]``.
+
+    Raises
+    ------
+    ValueError
+        Naming the parameter and its value when it is outside these ranges.
 
     Examples
     --------
@@ -268,6 +275,14 @@ class DynamicSparsity(Plugin):
     (40, 40, 2)
     """
 
+    _parameter_constraints: ClassVar[dict[str, Any]] = {
+        "total_steps": [COUNT],
+        "update_every": [COUNT],
+        "accumulate": [COUNT],
+        "ratio_start": [FRACTION],
+        "ratio_end": [FRACTION],
+    }
+
     def __init__(
         self,
         total_steps: int,
@@ -276,7 +291,18 @@ class DynamicSparsity(Plugin):
         ratio_start: float = 0.5,
         ratio_end: float = 0.005,
     ) -> None:
-        if update_every < 1 or accumulate < 1 or accumulate > update_every:
+        check_params(
+            self._parameter_constraints,
+            {
+                "total_steps": total_steps,
+                "update_every": update_every,
+                "accumulate": accumulate,
+                "ratio_start": ratio_start,
+                "ratio_end": ratio_end,
+            },
+            "DynamicSparsity",
+        )
+        if accumulate > update_every:
             raise ValueError(
                 f"need 1 <= accumulate <= update_every, got accumulate={accumulate!r}, "
                 f"update_every={update_every!r}"

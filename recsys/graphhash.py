@@ -16,7 +16,9 @@ import scipy.sparse as sp
 from sknetwork.clustering import Louvain
 
 from continual.state import read_only
+from continual.validation import check_ids
 from recsys.mappers import PRIME, IdMapper, as_ids, positive_int, rebuildable_seed
+from streams.interactions import ID_LIMIT
 
 __all__ = ["DoubleGraphHash", "GraphHash", "cluster_bipartite"]
 
@@ -59,9 +61,14 @@ class GraphHash(IdMapper):
     Parameters
     ----------
     labels
-        Cluster of each ID, ``-1`` for unassigned.
+        Cluster of each ID (a 1-D sequence of ints), ``-1`` for unassigned.
     n_fallback
         Hashed rows for unassigned IDs.
+
+    Raises
+    ------
+    ValueError
+        Naming the label below -1 or fractional and its position, or ``n_fallback`` < 1.
 
     Examples
     --------
@@ -75,8 +82,8 @@ class GraphHash(IdMapper):
     """
 
     def __init__(self, labels: Any, n_fallback: int = 1) -> None:
-        positive_int("n_fallback", n_fallback)
-        self.labels = read_only(np.asarray(labels, dtype=np.int32))
+        positive_int("n_fallback", n_fallback, "GraphHash")
+        self.labels = read_only(_labels(labels))
         self.n_fallback = int(n_fallback)
         self.n_clusters = int(self.labels.max()) + 1 if self.labels.size else 0
         self.params = read_only(np.array([self.n_clusters, self.n_fallback], dtype=np.int64))
@@ -266,7 +273,7 @@ class DoubleGraphHash(IdMapper):
     n_columns = 2
 
     def __init__(self, graph: GraphHash, n_hash_rows: int, seed: int | None = 0) -> None:
-        positive_int("n_hash_rows", n_hash_rows)
+        positive_int("n_hash_rows", n_hash_rows, "DoubleGraphHash")
         self.graph = graph
         self.n_hash_rows = int(n_hash_rows)
         self.seed = seed
@@ -295,3 +302,14 @@ class DoubleGraphHash(IdMapper):
             "n_hash_rows": self.n_hash_rows,
             "seed": rebuildable_seed(self),
         }
+
+
+def _labels(labels: Any) -> np.ndarray:
+    """Cluster labels as int32: whole numbers in ``[-1, 2**31 - 1)``, -1 for unassigned."""
+    array = np.asarray(labels)
+    if array.ndim != 1:
+        raise ValueError(f"labels must be 1-D, got an array of shape {array.shape}")
+    if array.dtype.kind in "iuf":  # -1 is allowed: check the others as IDs
+        array = np.where(array == -1, 0, array)
+    check_ids(array, "labels", upper=ID_LIMIT - 1, what="cluster labels (or -1)")
+    return np.asarray(labels).astype(np.int32, copy=False)  # an int32 array is shared

@@ -20,6 +20,8 @@ import torch
 
 from continual.measure import nbytes
 from continual.state import read_only
+from continual.validation import COUNT, check_ids, check_params
+from streams.interactions import ID_LIMIT
 
 __all__ = [
     "PRIME",
@@ -79,8 +81,8 @@ class Full(IdMapper):
     """
 
     def __init__(self, n_ids: int, n_fallback: int = 1) -> None:
-        positive_int("n_ids", n_ids)
-        positive_int("n_fallback", n_fallback)
+        positive_int("n_ids", n_ids, "Full")
+        positive_int("n_fallback", n_fallback, "Full")
         self.n_ids = int(n_ids)
         self.n_fallback = int(n_fallback)
         self.n_rows = self.n_ids + self.n_fallback
@@ -109,7 +111,7 @@ class ModuloHash(IdMapper):
     """
 
     def __init__(self, n_rows: int) -> None:
-        positive_int("n_rows", n_rows)
+        positive_int("n_rows", n_rows, "ModuloHash")
         self.n_rows = int(n_rows)
         self.params = read_only(np.array([n_rows], dtype=np.int64))
 
@@ -140,7 +142,7 @@ class DoubleHash(IdMapper):
     n_columns = 2
 
     def __init__(self, n_rows: int, seed: int | None = 0) -> None:
-        positive_int("n_rows", n_rows)
+        positive_int("n_rows", n_rows, "DoubleHash")
         self.n_rows = int(n_rows)
         self.seed = seed
         rng = np.random.default_rng(seed)
@@ -177,8 +179,8 @@ class FrequencyHash(IdMapper):
     """
 
     def __init__(self, n_rows: int, frequent: Any) -> None:
-        positive_int("n_rows", n_rows)
-        frequent = np.unique(np.asarray(frequent, dtype=np.int32))
+        positive_int("n_rows", n_rows, "FrequencyHash")
+        frequent = np.unique(check_ids(frequent, "frequent", upper=ID_LIMIT).astype(np.int32))
         if frequent.size >= n_rows:
             raise ValueError(
                 f"frequent must hold fewer IDs than n_rows={n_rows}, got {frequent.size}"
@@ -260,17 +262,23 @@ def remap_table(
     return result
 
 
-def as_ids(ids: Any) -> np.ndarray:
-    """Non-negative integer IDs as a flat int64 array (TypeError / ValueError otherwise)."""
-    array = np.asarray(ids)
-    if array.size == 0:
-        return np.zeros(0, dtype=np.int64)
-    if array.dtype.kind not in "iu":
-        raise TypeError(f"ids must be integers, got dtype {array.dtype}")
-    array = array.astype(np.int64).ravel()
-    if array.min() < 0:
-        raise ValueError(f"ids must be non-negative, got {int(array.min())}")
-    return array
+def as_ids(ids: Any, name: str = "ids") -> np.ndarray:
+    """Non-negative whole-number IDs as a flat int64 array.
+
+    :func:`continual.validation.check_ids` under the argument's ``name``: a negative,
+    fractional or NaN ID is a ValueError naming it and its position, a non-number a TypeError.
+
+    Examples
+    --------
+    >>> from recsys.mappers import as_ids
+    >>> as_ids([[3], [1.0]]).tolist()
+    [3, 1]
+    >>> as_ids([2, -1])
+    Traceback (most recent call last):
+    ...
+    ValueError: ids must hold non-negative IDs; got -1 at position 1
+    """
+    return check_ids(ids, name).reshape(-1)
 
 
 def rebuildable_seed(mapper: Any) -> int:
@@ -283,7 +291,17 @@ def rebuildable_seed(mapper: Any) -> int:
     return int(mapper.seed)
 
 
-def positive_int(name: str, value: Any) -> None:
-    """Raise ValueError naming ``name`` unless ``value`` is a positive int."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
+def positive_int(name: str, value: Any, caller: str = "the mapper") -> None:
+    """Raise ``InvalidParameterError`` (a ValueError) naming ``name``, ``value`` and ``caller``
+    unless ``value`` is an int >= 1 (numpy ints included): the shared ``COUNT`` constraint.
+
+    Examples
+    --------
+    >>> from recsys.mappers import positive_int
+    >>> try:
+    ...     positive_int("n_rows", 0, "ModuloHash")
+    ... except ValueError as error:
+    ...     print(error)
+    The 'n_rows' parameter of ModuloHash must be an int in the range [1, inf). Got 0 instead.
+    """
+    check_params({name: [COUNT]}, {name: value}, caller)

@@ -8,6 +8,8 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from continual.validation import COUNT, check_params
+
 __all__ = ["as_csr", "evaluate"]
 
 
@@ -48,6 +50,14 @@ def evaluate(
     dict
         ``recall``, ``ndcg``, ``n_users_evaluated`` and ``n_users_without_test``.
 
+    Raises
+    ------
+    ValueError
+        Naming the argument: ``k`` or ``batch_size`` not an int >= 1, embeddings that are not
+        2-D, not finite or of different widths, interactions beyond the embeddings.
+    TypeError
+        When ``train`` or ``test`` is neither interactions nor a sparse matrix.
+
     Examples
     --------
     >>> import numpy as np, scipy.sparse as sp
@@ -59,8 +69,9 @@ def evaluate(
     >>> evaluate(users, items, train, test, k=1)
     {'recall': 0.75, 'ndcg': 1.0, 'n_users_evaluated': 2, 'n_users_without_test': 0}
     """
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-        raise ValueError(f"k must be a positive int, got {k!r}")
+    check_params(
+        {"k": [COUNT], "batch_size": [COUNT]}, {"k": k, "batch_size": batch_size}, "evaluate"
+    )
     users = _float32("user_emb", user_emb)
     items = _float32("item_emb", item_emb, users.device)
     if users.shape[1] != items.shape[1]:
@@ -138,7 +149,14 @@ def _float32(name: str, emb: Any, device: torch.device | None = None) -> torch.T
     tensor = emb.detach() if isinstance(emb, torch.Tensor) else torch.from_numpy(np.asarray(emb))
     if tensor.ndim != 2:
         raise ValueError(f"{name} must be 2-D (n, d), got shape {tuple(tensor.shape)}")
-    return tensor.to(device=device, dtype=torch.float32).contiguous()
+    tensor = tensor.to(device=device, dtype=torch.float32).contiguous()
+    finite = torch.isfinite(tensor)
+    if not bool(finite.all()):
+        row, column = (int(i) for i in torch.nonzero(~finite)[0])
+        raise ValueError(
+            f"{name} must be finite; got {float(tensor[row, column])} at row {row}, column {column}"
+        )
+    return tensor
 
 
 def _aligned(

@@ -4,20 +4,31 @@ from __future__ import annotations
 
 import functools
 import math
-import numbers
 from collections.abc import Mapping
-from typing import Any
+from numbers import Real
+from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 from sklearn.utils.validation import check_is_fitted
 
+from continual.accountant import MemoryAccountant
+from continual.devices import device_name
 from continual.estimator import BudgetedEstimator
 from continual.learner import optimizer_state_nbytes
 from continual.measure import Live, nbytes
 from continual.precision import PRECISIONS, Precision
 from continual.state import read_only
+from continual.validation import (
+    COUNT,
+    NON_NEGATIVE_FLOAT,
+    POSITIVE_FLOAT,
+    Interval,
+    StrOptions,
+    check_ids,
+    check_params,
+)
 from recsys.dsl import DenseTable, DynamicSparsity, SparseTable, table_nbytes
 from recsys.graphhash import DoubleGraphHash, GraphHash
 from recsys.mapper_specs import mapper_from_dict
@@ -26,13 +37,14 @@ from recsys.metrics import as_csr, evaluate
 from recsys.models import MF, LightGCN, adjacency_nbytes
 from recsys.training import PositivePairs, make_learner
 from streams.interaction_streams import RankingTest
-from streams.interactions import Interactions
+from streams.interactions import ID_LIMIT, Interactions
 
 __all__ = ["Recommender"]
 
 _MODELS = ("mf", "lightgcn")
 _EMBEDDINGS = ("full", "modulo", "double", "frequency", "graphhash", "doublegraphhash")
 _CLUSTERED = ("graphhash", "doublegraphhash")
+_RANK_BATCH = 1024  # users scored at once by recommend and scores
 
 
 class Recommender(BudgetedEstimator):
@@ -67,6 +79,10 @@ class Recommender(BudgetedEstimator):
     :class:`~continual.accountant.BudgetExceededError` before allocating them. Training
     interactions are not kept: pass them as ``exclude`` / ``train`` to mask seen items when
     ranking (a stream's :class:`~streams.interaction_streams.RankingTest` carries them).
+    Ranking is not stored, but it needs the final float32 embedding of every user and item
+    known: a call that brings a vocabulary whose ranking alone needs more than the budget (an
+    item ID near ``2**31``) raises :class:`~continual.accountant.BudgetExceededError` too,
+    before anything grows, and so do :meth:`recommend` and :meth:`scores`.
 
     Parameters
     ----------
@@ -100,6 +116,13 @@ class Recommender(BudgetedEstimator):
     precision
         ``"32"``, ``"bf16-mixed"`` or ``"16-mixed"``: mixed precision through
         ``torch.autocast`` (see :class:`~continual.precision.Precision`).
+
+    Every parameter is checked at each ``fit`` / ``partial_fit`` (numpy scalars are accepted
+    wherever Python numbers are): ``density`` in ``(0, 1]``; ``dim``, ``epochs``,
+    ``batch_size`` and, when given, ``n_user_rows``, ``n_item_rows`` and ``update_every``
+    ints >= 1; ``lr``, ``resolution`` and, when given, ``time_budget`` finite floats > 0;
+    ``reg`` a finite float >= 0. A violation raises ``InvalidParameterError`` (a
+    ``ValueError``) naming the parameter, the value and what was expected.
 
     Attributes
     ----------
@@ -141,6 +164,23 @@ class Recommender(BudgetedEstimator):
     >>> rec.n_partial_fits_, rec.last_fit_["epochs"], rec.last_fit_["steps"]
     (1, 20.0, 20)
     """
+
+    _parameter_constraints: ClassVar[dict[str, Any]] = {
+        "model": [StrOptions(set(_MODELS))],
+        "embedding": [StrOptions(set(_EMBEDDINGS))],
+        "density": [Interval(Real, 0.0, 1.0, closed="right")],
+        "dim": [COUNT],
+        "lr": [POSITIVE_FLOAT],
+        "epochs": [COUNT],
+        "batch_size": [COUNT],
+        "reg": [NON_NEGATIVE_FLOAT],
+        "time_budget": [POSITIVE_FLOAT, None],
+        "n_user_rows": [COUNT, None],
+        "n_item_rows": [COUNT, None],
+        "resolution": [POSITIVE_FLOAT],
+        "update_every": [COUNT, None],
+        "precision": [StrOptions(set(PRECISIONS))],
+    }
 
     def __init__(
         self,
@@ -202,9 +242,10 @@ class Recommender(BudgetedEstimator):
         new cluster row starts as the mean embedding, under the old mapping, of the IDs it
         receives (:func:`recsys.mappers.remap_table`); Adam's state restarts. With LightGCN
         the window becomes the propagation graph. Only for ``embedding="graphhash"`` with a
-        dense table. The new maps, table and optimizer state are checked against the budget
-        before the table is allocated, and a failure leaves the estimator as it was (the
-        transaction of :meth:`partial_fit`).
+        dense table; ``resolution`` (default: the estimator's) must be a finite float > 0.
+        The new maps, table and optimizer state are checked against the budget before the
+        table is allocated, and a failure leaves the estimator as it was (the transaction of
+        :meth:`partial_fit`).
         """
         check_is_fitted(self, "learner_")
         self._check_shared_params()
@@ -214,10 +255,9 @@ class Recommender(BudgetedEstimator):
                 f"embedding={self.embedding!r}, density={self.density!r}"
             )
         resolution = self.resolution if resolution is None else resolution
-        if isinstance(resolution, bool) or not isinstance(resolution, numbers.Real):
-            raise ValueError(f"resolution must be a positive number, got {resolution!r}")
-        if not resolution > 0:
-            raise ValueError(f"resolution must be a positive number, got {resolution!r}")
+        check_params(
+            {"resolution": [POSITIVE_FLOAT]}, {"resolution": resolution}, "Recommender.recluster"
+        )
         data = self._validate_input(window, first=False)
         self._check_plan(data, "before re-clustering")  # the maps' growth, before clustering
         with self._transaction(first=False):
@@ -226,19 +266,69 @@ class Recommender(BudgetedEstimator):
 
     # --------------------------------------------------------------- inference
     def recommend(self, users: Any, k: int = 20, exclude: Interactions | None = None) -> np.ndarray:
-        """Top ``k`` items per user (rows), skipping the items of ``exclude`` when given."""
+        """Top ``k`` items per user (rows), skipping the items of ``exclude`` when given.
+
+        Parameters
+        ----------
+        users
+            A 1-D sequence of user IDs, whole numbers in ``[0, 2**31)``; users never seen get
+            their fallback rows.
+        k
+            Items per user, an int >= 1 (at most every item is returned).
+        exclude
+            Interactions whose items are skipped for their users.
+
+        Returns
+        -------
+        ndarray of shape (len(users), min(k, n_items_))
+            Item IDs, best first.
+
+        Raises
+        ------
+        ValueError
+            Naming ``users`` and the first bad ID (negative, fractional, NaN, too large) and
+            its position, or ``k`` and its value.
+        TypeError
+            When ``users`` are not numbers or ``exclude`` is not interactions.
+        BudgetExceededError
+            When the working memory of ranking (the float32 embeddings and a user's scores)
+            alone exceeds the budget, before it is allocated.
+        """
         check_is_fitted(self, "learner_")
-        users = np.asarray(users, dtype=np.int64)
-        user_emb, item_emb = self._final(int(users.max()) + 1 if users.size else 0)
-        device = item_emb.device
-        scores = user_emb[torch.from_numpy(users).to(device)] @ item_emb.T
+        users = check_ids(users, "users", upper=ID_LIMIT, what="user IDs")
+        if users.ndim != 1:
+            raise ValueError(f"users must be a 1-D sequence of user IDs, got shape {users.shape}")
+        check_params({"k": [COUNT]}, {"k": k}, "Recommender.recommend")
         if exclude is not None:
-            seen = _matrix(exclude, max(self.n_users_, int(users.max()) + 1), self.n_items_)
-            sub = seen[users]
-            rows = np.repeat(np.arange(users.size), np.diff(sub.indptr))
-            columns = torch.from_numpy(sub.indices.astype(np.int64)).to(device)
-            scores[torch.from_numpy(rows).to(device), columns] = -torch.inf
-        return torch.topk(scores, min(k, scores.shape[1]), dim=1).indices.cpu().numpy()
+            exclude = _interactions(exclude, "exclude")
+        self._check_ranking(self.n_users_, self.n_items_, "recommend")
+        user_emb, item_emb = self.model_.final()
+        device = item_emb.device
+        k = min(int(k), item_emb.shape[0])
+        seen = None if exclude is None else _excluded(exclude, users, item_emb.shape[0])
+        top = []
+        for start in range(0, users.size, _RANK_BATCH):
+            batch = users[start : start + _RANK_BATCH]
+            scores = self._user_rows(user_emb, batch) @ item_emb.T
+            if seen is not None:
+                rows, columns = seen
+                inside = (rows >= start) & (rows < start + batch.size)
+                scores[
+                    torch.from_numpy(rows[inside] - start).to(device),
+                    torch.from_numpy(columns[inside]).to(device),
+                ] = -torch.inf
+            top.append(torch.topk(scores, k, dim=1).indices.cpu().numpy())
+        return np.concatenate(top) if top else np.zeros((0, k), dtype=np.int64)
+
+    def _user_rows(self, user_emb: torch.Tensor, users: np.ndarray) -> torch.Tensor:
+        """Final embeddings of ``users``; users never seen get their fallback rows."""
+        known = users < user_emb.shape[0]
+        rows = user_emb[torch.from_numpy(np.where(known, users, 0)).to(user_emb.device)]
+        if not known.all():
+            with torch.no_grad():
+                unseen = self.model_.lookup(self.model_.table.dense(), users[~known], "user")
+            rows[torch.from_numpy(np.flatnonzero(~known)).to(rows.device)] = unseen.to(rows)
+        return rows
 
     def scores(
         self, X: Interactions, y: None = None, *, train: Interactions | None = None, k: int = 20
@@ -247,17 +337,31 @@ class Recommender(BudgetedEstimator):
 
         The items of ``train`` are masked when given (see :func:`recsys.metrics.evaluate`);
         the averages are over the users with at least one item in ``X``.
+
+        Raises
+        ------
+        TypeError
+            When ``X`` or ``train`` is not interactions.
+        ValueError
+            Naming ``k`` when it is not an int >= 1, or ``y`` when it is given.
+        BudgetExceededError
+            When the working memory of ranking alone exceeds the budget, before it is
+            allocated.
         """
         check_is_fitted(self, "learner_")
         test = _interactions(X, "X")
         _no_targets(y)
+        if train is not None:
+            train = _interactions(train, "train")
+        check_params({"k": [COUNT]}, {"k": k}, "Recommender.scores")
         n_users = max(self.n_users_, test.n_users)
+        self._check_ranking(n_users, self.n_items_, "scores")
         user_emb, item_emb = self._final(n_users)
         n_items = item_emb.shape[0]
         seen = (
             sp.csr_matrix((n_users, n_items), dtype=np.float32)
             if train is None
-            else _matrix(_interactions(train, "train"), n_users, n_items)
+            else _matrix(train, n_users, n_items)
         )
         result = evaluate(user_emb, item_emb, seen, _matrix(test, n_users, n_items), k=k)
         return {"recall": float(result["recall"]), "ndcg": float(result["ndcg"])}
@@ -287,35 +391,37 @@ class Recommender(BudgetedEstimator):
         data = _interactions(X, "X")
         if len(data) == 0:
             raise ValueError("X must hold at least one interaction, got 0")
-        if first:
-            self._check_params()
         return data.deduplicate()
 
-    def _check_params(self) -> None:
-        if self.model not in _MODELS:
-            raise ValueError(f"model must be one of {_MODELS}, got {self.model!r}")
-        if self.embedding not in _EMBEDDINGS:
-            raise ValueError(f"embedding must be one of {_EMBEDDINGS}, got {self.embedding!r}")
-        if not (_is_number(self.density) and 0.0 < self.density <= 1.0):
-            raise ValueError(f"density must lie in (0, 1], got {self.density!r}")
-        for name in ("dim", "epochs", "batch_size"):
-            _positive_int(name, getattr(self, name))
-        for name in ("n_user_rows", "n_item_rows", "update_every"):
-            if getattr(self, name) is not None:
-                _positive_int(name, getattr(self, name))
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
-        for name in ("lr", "resolution"):
-            if not (_is_number(getattr(self, name)) and getattr(self, name) > 0):
-                raise ValueError(f"{name} must be a positive number, got {getattr(self, name)!r}")
-        if not (_is_number(self.reg) and self.reg >= 0):
-            raise ValueError(f"reg must be a non-negative number, got {self.reg!r}")
-        if self.time_budget is not None and not (
-            _is_number(self.time_budget) and self.time_budget > 0
-        ):
-            raise ValueError(
-                f"time_budget must be None or a positive number, got {self.time_budget!r}"
-            )
+    def _check_plan(self, data: tuple[Interactions, int], moment: str) -> None:
+        """The stored bytes (the base's plan), then the working memory of ranking the
+        vocabulary the call brings: a vocabulary that could not be ranked under the budget
+        is refused here, not at a later :meth:`recommend`."""
+        super()._check_plan(data, moment)
+        interactions, _ = data
+        n_users = max(getattr(self, "n_users_", 0), interactions.n_users)
+        n_items = max(getattr(self, "n_items_", 0), interactions.n_items)
+        self._check_ranking(n_users, n_items, moment)
+
+    def _check_ranking(self, n_users: int, n_items: int, moment: str) -> None:
+        """Raise BudgetExceededError when ranking alone would pass the budget.
+
+        Ranking is not stored (the budget charges stored bytes), but it allocates the final
+        float32 embedding of every user and item (LightGCN: three such arrays while it
+        propagates) and at least one user's scores over every item; a vocabulary whose
+        ranking needs more than the whole budget is refused before anything is allocated.
+        """
+        if self.budget is None:
+            return
+        copies = 3 if self.model == "lightgcn" else 1
+        needs = 4 * (copies * int(self.dim) * (n_users + n_items) + n_items)
+        context = (
+            f"Recommender {moment}: ranking {n_users:,} users and {n_items:,} items needs "
+            f"{needs:,} bytes of working memory, the budget is {self.budget!r}"
+        )
+        MemoryAccountant(self.budget).check_plan(
+            {"ranking": needs}, context, device=device_name(self.device_)
+        )
 
     def _initialize(self, data: tuple[Interactions, int]) -> None:
         interactions, _ = data
@@ -561,6 +667,21 @@ def _interactions(value: Any, name: str) -> Interactions:
     return value
 
 
+def _excluded(
+    exclude: Interactions, users: np.ndarray, n_items: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(position in ``users``, item) of every pair of ``exclude`` whose user is asked for and
+    whose item is ranked; nothing is allocated per user or item of the vocabulary."""
+    keep = np.isin(exclude.users, users) & (exclude.items < n_items)
+    pair_users, pair_items = exclude.users[keep], exclude.items[keep]
+    order = np.argsort(users, kind="stable")
+    left = np.searchsorted(users[order], pair_users, side="left")
+    counts = np.searchsorted(users[order], pair_users, side="right") - left
+    offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    rows = order[np.repeat(left, counts) + offsets]
+    return rows, np.repeat(pair_items, counts).astype(np.int64)
+
+
 def _ranking_test(payload: Any) -> tuple[Interactions, Interactions | None]:
     """``(targets, exclude)`` of a test payload: a RankingTest or plain interactions."""
     if isinstance(payload, RankingTest):
@@ -574,12 +695,3 @@ def _no_targets(y: Any) -> None:
             f"y must be None (interactions carry their own targets; pass the items to mask as "
             f"train=...), got {type(y).__name__}"
         )
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
-def _positive_int(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")

@@ -6,6 +6,7 @@ import time
 from typing import TYPE_CHECKING
 
 from continual.plugin import Plugin
+from continual.validation import NON_NEGATIVE_FLOAT, check_params
 
 if TYPE_CHECKING:  # pragma: no cover
     from continual.learner import Learner
@@ -25,7 +26,12 @@ class CpuTimeBudget(Plugin):
     Parameters
     ----------
     seconds
-        CPU seconds per experience; None only measures.
+        CPU seconds per experience, a finite float >= 0; None only measures.
+
+    Raises
+    ------
+    ValueError
+        Naming ``seconds`` and its value when it is negative, NaN, infinite or not a number.
 
     Examples
     --------
@@ -42,8 +48,7 @@ class CpuTimeBudget(Plugin):
     """
 
     def __init__(self, seconds: float | None = None) -> None:
-        if seconds is not None and not seconds >= 0:
-            raise ValueError(f"seconds must be None or a non-negative number, got {seconds!r}")
+        check_params({"seconds": [NON_NEGATIVE_FLOAT, None]}, {"seconds": seconds}, "CpuTimeBudget")
         self.seconds = seconds
         self.seconds_used = 0.0
         self._start = 0.0

@@ -11,7 +11,19 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-__all__ = ["MLP", "DigitsConvNet", "head_classes", "make_backbone", "split_backbone"]
+from continual.validation import COUNT, Sizes, StrOptions, check_params
+
+__all__ = [
+    "BACKBONES",
+    "MLP",
+    "DigitsConvNet",
+    "head_classes",
+    "make_backbone",
+    "split_backbone",
+]
+
+#: The names :func:`make_backbone` builds.
+BACKBONES = ("mlp", "conv8")
 
 
 class MLP(nn.Module):
@@ -187,19 +199,36 @@ def make_backbone(
 ) -> nn.Module:
     """Build ``"mlp"`` or ``"conv8"`` (the digits conv net, needs 64 features).
 
+    Sizes may be numpy integers; the network is the one Python ints give.
+
+    Raises
+    ------
+    InvalidParameterError
+        A ``ValueError`` naming ``name``, ``hidden_sizes`` (ints >= 1) or ``width`` (an int
+        >= 1) and the value.
+    ValueError
+        ``"conv8"`` without 64 features.
+
     Examples
     --------
     >>> from strategies.backbones import make_backbone
     >>> type(make_backbone("conv8", 64, 10)).__name__
     'DigitsConvNet'
+    >>> try:
+    ...     make_backbone("mlp", 4, 2, hidden_sizes=(0,))
+    ... except ValueError as error:
+    ...     print(error)
+    The 'hidden_sizes' parameter of make_backbone must be a sequence of ints >= 1. Got (0,) ...
     """
+    check_params(
+        {"name": [StrOptions(set(BACKBONES))], "hidden_sizes": [Sizes()], "width": [COUNT]},
+        {"name": name, "hidden_sizes": hidden_sizes, "width": width},
+        "make_backbone",
+    )
     if name == "mlp":
-        return MLP(n_features, n_classes, hidden_sizes)
-    if name == "conv8":
-        if n_features != 64:
-            raise ValueError(
-                "backbone 'conv8' needs 64 input features (8x8 images), "
-                f"got n_features={n_features}"
-            )
-        return DigitsConvNet(n_classes, width)
-    raise ValueError(f"backbone must be 'mlp' or 'conv8', got {name!r}")
+        return MLP(n_features, n_classes, tuple(int(size) for size in hidden_sizes))
+    if n_features != 64:
+        raise ValueError(
+            f"backbone 'conv8' needs 64 input features (8x8 images), got n_features={n_features}"
+        )
+    return DigitsConvNet(n_classes, int(width))

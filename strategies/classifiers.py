@@ -5,23 +5,34 @@ from __future__ import annotations
 import math
 from abc import abstractmethod
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
+from scipy.sparse import issparse
 from sklearn.base import ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 from torch.utils.data import Dataset
 
+from continual.devices import resolve_device
 from continual.distributed import is_distributed, local_part, mean_over_ranks
 from continual.estimator import BudgetedEstimator
-from continual.learner import Learner
+from continual.learner import OPTIMIZERS, Learner
 from continual.measure import nbytes
 from continual.plugin import Plugin
+from continual.precision import PRECISIONS
 from continual.samples import LazySamples, dataset_labels
-from strategies.backbones import make_backbone
+from continual.validation import (
+    COUNT,
+    POSITIVE_FLOAT,
+    InvalidParameterError,
+    Sizes,
+    StrOptions,
+    merged_constraints,
+)
+from strategies.backbones import BACKBONES, make_backbone
 from strategies.der import DER
 from strategies.finetune import Finetune
 from strategies.icarl import ICaRL
@@ -53,6 +64,12 @@ class ContinualClassifier(ClassifierMixin, BudgetedEstimator):
     kept as float32. Inputs are cast to float32 and multiplied by ``input_scale`` before they
     reach the model. The model and the optimizer state it will hold are checked against the
     budget, from their shapes, before the model is built.
+
+    Hyperparameters are checked at every :meth:`fit` and :meth:`partial_fit`, before anything
+    changes (:mod:`continual.validation`): ``lr`` and ``input_scale`` are finite and positive,
+    ``epochs`` and ``batch_size`` are ints >= 1 (numpy scalars count as numbers), and
+    ``optimizer`` and ``precision`` are known names. A violation raises
+    ``InvalidParameterError`` (a ``ValueError``) naming the parameter and the value.
 
     Attributes
     ----------
@@ -86,7 +103,22 @@ class ContinualClassifier(ClassifierMixin, BudgetedEstimator):
     >>> clf = LinearClassifier(budget="1 KB", random_state=0).partial_fit(X, y, classes=[0, 1])
     >>> clf.predict([[0.0, 1.0], [1.0, 0.0]]), clf.accountant_.total()
     (array([0, 1]), 48)
+    >>> try:
+    ...     LinearClassifier(lr=float("nan")).fit(X, y)
+    ... except ValueError as error:
+    ...     print(error)
+    The 'lr' parameter of LinearClassifier must be a float in the range (0.0, inf). Got nan ...
     """
+
+    _parameter_constraints: ClassVar[dict[str, Any]] = {
+        # a name, an optimizer class or a callable params -> optimizer (make_optimizer)
+        "optimizer": [StrOptions(set(OPTIMIZERS)), callable],
+        "lr": [POSITIVE_FLOAT],
+        "epochs": [COUNT],
+        "batch_size": [COUNT],
+        "input_scale": [POSITIVE_FLOAT],
+        "precision": [StrOptions(set(PRECISIONS))],
+    }
 
     @abstractmethod
     def _make_model(self, n_features: int, n_classes: int) -> nn.Module:
@@ -118,6 +150,19 @@ class ContinualClassifier(ClassifierMixin, BudgetedEstimator):
         classes
             Every class of the stream; required on the first call, optional (and then equal
             to the first) afterwards.
+
+        Raises
+        ------
+        ValueError
+            A hyperparameter out of its range (``InvalidParameterError``); an empty,
+            non-numeric or non-finite ``X``, or one with other features than the first call;
+            ``y`` missing, of another length, with NaN or labels outside ``classes``.
+        TypeError
+            A sparse ``X``.
+        ~continual.accountant.BudgetExceededError
+            When the model (or what the strategy grows) cannot fit ``budget``.
+
+        A failed call leaves the estimator as it was.
         """
         return super().partial_fit(X, y, classes=classes)
 
@@ -175,10 +220,7 @@ class ContinualClassifier(ClassifierMixin, BudgetedEstimator):
                     f"{type(self).__name__} requires y to be passed, but the target y is None "
                     "(X is an array; only a torch Dataset carries its own labels, its targets)"
                 )
-            if hasattr(X, "__len__") and len(X) == 0:
-                raise ValueError(
-                    "X must hold at least one sample: an experience cannot be empty, got 0 samples"
-                )
+            _check_rows(X, y)
             X, y = validate_data(self, X, y, reset=first, dtype="numeric")
             X = _compact(X)
         check_classification_targets(y)
@@ -233,12 +275,13 @@ class ContinualClassifier(ClassifierMixin, BudgetedEstimator):
         )
 
     def _learner_settings(self) -> dict[str, Any]:
+        """The Learner's settings, numpy scalars as Python numbers (the values are checked)."""
         return {
             "optimizer": self.optimizer,
-            "lr": self.lr,
-            "epochs": self.epochs,
-            "batch_size": self.batch_size,
-            "input_scale": self.input_scale,
+            "lr": float(self.lr),
+            "epochs": int(self.epochs),
+            "batch_size": int(self.batch_size),
+            "input_scale": float(self.input_scale),
             "precision": self.precision,
         }
 
@@ -269,6 +312,37 @@ class ContinualClassifier(ClassifierMixin, BudgetedEstimator):
     def _scores_payload(self, payload: Any) -> dict[str, float]:
         X, y = payload
         return self.scores(X, y)
+
+
+def _check_rows(X: Any, y: Any) -> None:
+    """Before ``validate_data``, what its messages do not say by name: sparse or empty ``X``,
+    ``X`` and ``y`` of different lengths, an ``X`` of strings."""
+    if issparse(X):
+        raise TypeError(
+            f"X must be dense: sparse data ({type(X).__name__}) is not supported; convert it "
+            "with X.toarray()"
+        )
+    n_rows, n_labels = _n_rows(X), _n_rows(y)
+    if n_rows == 0:
+        raise ValueError(
+            "X must hold at least one sample: an experience cannot be empty, got 0 samples"
+        )
+    if n_rows is not None and n_labels is not None and n_rows != n_labels:
+        raise ValueError(
+            f"y must hold one label per row of X: X has {n_rows} rows and y {n_labels} labels"
+        )
+    if getattr(X, "dtype", np.dtype(float)).kind in "SU":
+        raise ValueError(
+            f"X must hold numbers, got an array of strings (dtype {X.dtype}); encode them first"
+        )
+
+
+def _n_rows(data: Any) -> int | None:
+    """Rows of an array (its first axis) or a sequence; None for anything else."""
+    shape = getattr(data, "shape", None)
+    if shape is not None:
+        return int(shape[0]) if len(shape) else None
+    return len(data) if hasattr(data, "__len__") and not isinstance(data, (str, bytes)) else None
 
 
 def _compact(X: np.ndarray) -> np.ndarray:
@@ -306,6 +380,24 @@ def _check_samples(estimator: ContinualClassifier, X: Any, *, reset: bool) -> La
     return X
 
 
+def _declared(plugin: type[Plugin], *names: str) -> dict[str, Any]:
+    """The constraints ``plugin`` declares for ``names``: one declaration for the plugin and
+    the estimator that passes them on."""
+    constraints = merged_constraints(plugin)
+    return {name: constraints[name] for name in names}
+
+
+def _check_device_param(value: Any, name: str, caller: str) -> None:
+    """``value`` names a device of this machine, or an ``InvalidParameterError`` naming it."""
+    try:
+        resolve_device(value)
+    except ValueError as error:
+        raise InvalidParameterError(
+            f"The {name!r} parameter of {caller} must name a device of this machine ({error}). "
+            f"Got {value!r} instead."
+        ) from None
+
+
 class FinetuneClassifier(ContinualClassifier):
     """Class-incremental fine-tuning with a scikit-learn interface.
 
@@ -320,20 +412,21 @@ class FinetuneClassifier(ContinualClassifier):
     backbone
         ``"mlp"`` for flat features or ``"conv8"`` for 8x8 images given as 64 features.
     hidden_sizes
-        Hidden widths of the MLP.
+        Hidden widths of the MLP, each an int >= 1; ``()`` gives a softmax regression.
     width
-        First-block channels of the conv net.
+        First-block channels of the conv net, an int >= 1.
     optimizer
-        ``"adam"`` or ``"sgd"``.
+        ``"adam"``, ``"sgd"`` (or another name of :func:`~continual.learner.make_optimizer`),
+        an optimizer class or a callable ``params -> optimizer``.
     lr
-        Learning rate.
+        Learning rate, finite and > 0.
     epochs
-        Passes over each experience.
+        Passes over each experience, an int >= 1.
     batch_size
-        Mini-batch size.
+        Mini-batch size, an int >= 1.
     input_scale
         Inputs are multiplied by this after the float cast (``1/16`` for digits, ``1/255``
-        for uint8 images).
+        for uint8 images); finite and > 0.
     random_state
         Seed of the initialisation, the batch order and the strategy's choices; None draws
         one (kept as ``seed_``).
@@ -344,6 +437,14 @@ class FinetuneClassifier(ContinualClassifier):
     precision
         ``"32"``, ``"bf16-mixed"`` or ``"16-mixed"``: mixed precision through
         ``torch.autocast`` (see :class:`~continual.precision.Precision`).
+
+    Raises
+    ------
+    InvalidParameterError
+        At :meth:`fit` / :meth:`partial_fit`, before anything changes, for a parameter
+        outside what is described above (a ``ValueError`` naming it and the value).
+    ~continual.accountant.BudgetExceededError
+        When the model and its optimizer state cannot fit ``budget`` (before they are built).
 
     Examples
     --------
@@ -357,6 +458,15 @@ class FinetuneClassifier(ContinualClassifier):
     >>> clf.accountant_.ledger().accounts
     {'model': 38440, 'optimizer': 76896}
     """
+
+    _parameter_constraints: ClassVar[dict[str, Any]] = {
+        "backbone": [StrOptions(set(BACKBONES))],
+        "hidden_sizes": [Sizes()],
+        "width": [COUNT],
+    }
+    #: Whether the strategy splits the backbone into a shared and a grown part (MEMO, DER):
+    #: an MLP then needs a hidden layer.
+    _splits_backbone: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -399,6 +509,20 @@ class FinetuneClassifier(ContinualClassifier):
     def _make_plugins(self) -> list[Plugin]:
         return [Finetune()]
 
+    def _check_shared_params(self) -> None:
+        """The declared constraints, then what they cannot say: ``store_device`` names a
+        device of this machine, and a split backbone has a hidden layer to split."""
+        super()._check_shared_params()
+        caller = type(self).__name__
+        if "store_device" in self.get_params(deep=False):
+            _check_device_param(self.store_device, "store_device", caller)
+        if self._splits_backbone and self.backbone == "mlp" and not len(self.hidden_sizes):
+            raise InvalidParameterError(
+                f"The 'hidden_sizes' parameter of {caller} must be a non-empty sequence of "
+                f"ints >= 1 with backbone='mlp' ({caller} splits off the last hidden layer). "
+                f"Got {self.hidden_sizes!r} instead."
+            )
+
 
 class ReplayClassifier(FinetuneClassifier):
     """Class-incremental replay with a scikit-learn interface.
@@ -435,6 +559,8 @@ random_state, verbose, device, precision, rollback
     >>> ledger.total <= 150_000, ledger.accounts["replay/exemplars"] // 65
     (True, 533)
     """
+
+    _parameter_constraints: ClassVar[dict[str, Any]] = _declared(Replay, "policy", "store_device")
 
     def __init__(
         self,
@@ -494,17 +620,17 @@ class MEMOClassifier(FinetuneClassifier):
     budget, backbone, hidden_sizes, width, optimizer, lr, epochs, batch_size, input_scale, \
 random_state, verbose, device, precision, rollback
         As in :class:`FinetuneClassifier` (the MLP defaults to two hidden layers, so that
-        there is a generalized part to share).
+        there is a generalized part to share; it needs at least one, the specialized one).
     store_device
         Where the exemplars live: ``"cpu"`` (the default: stores are large, and the budget
         per device can give the CPU its own) or a device such as ``"cuda"`` (no copy per
         replayed batch).
     train_base
-        Keep training the generalized blocks after the first experience.
+        Keep training the generalized blocks after the first experience (a bool).
     aux_weight
-        Weight of the auxiliary ``new + 1`` loss.
+        Weight of the auxiliary ``new + 1`` loss, finite and >= 0.
     weight_alignment
-        Rescale the new classes' head rows after each experience (MEMO's default). With few
+        A bool: rescale the new classes' head rows after each experience (MEMO's default). With few
         epochs and balanced replay the new rows are the *shorter* ones, and alignment then
         favours new classes: the example turns it off.
 
@@ -524,6 +650,11 @@ random_state, verbose, device, precision, rollback
     >>> ledger.total <= 200_000, len(clf.learner_.model.blocks), clf.score(X, y) > 0.8
     (True, 5, True)
     """
+
+    _parameter_constraints: ClassVar[dict[str, Any]] = _declared(
+        MEMO, "train_base", "aux_weight", "weight_alignment", "store_device"
+    )
+    _splits_backbone = True
 
     def __init__(
         self,
@@ -572,7 +703,7 @@ random_state, verbose, device, precision, rollback
         return [
             MEMO(
                 train_base=self.train_base,
-                aux_weight=self.aux_weight,
+                aux_weight=float(self.aux_weight),
                 weight_alignment=self.weight_alignment,
                 seed=self.seed_,
                 store_device=self.store_device,
@@ -592,7 +723,8 @@ class DERClassifier(FinetuneClassifier):
     ----------
     budget, backbone, hidden_sizes, width, optimizer, lr, epochs, batch_size, input_scale, \
 random_state, verbose, device, precision, store_device, rollback
-        As in :class:`MEMOClassifier`.
+        As in :class:`MEMOClassifier` (the MLP needs a hidden layer: DER copies the backbone
+        without its head).
     aux_weight, weight_alignment
         As in :class:`MEMOClassifier`.
 
@@ -608,6 +740,11 @@ random_state, verbose, device, precision, store_device, rollback
     >>> clf.accountant_.total() <= 200_000, len(clf.learner_.model.blocks), clf.score(X, y) > 0.8
     (True, 2, True)
     """
+
+    _parameter_constraints: ClassVar[dict[str, Any]] = _declared(
+        DER, "aux_weight", "weight_alignment", "store_device"
+    )
+    _splits_backbone = True
 
     def __init__(
         self,
@@ -653,7 +790,7 @@ random_state, verbose, device, precision, store_device, rollback
     def _make_plugins(self) -> list[Plugin]:
         return [
             DER(
-                aux_weight=self.aux_weight,
+                aux_weight=float(self.aux_weight),
                 weight_alignment=self.weight_alignment,
                 seed=self.seed_,
                 store_device=self.store_device,
@@ -680,9 +817,9 @@ random_state, verbose, device, precision, rollback
         per device can give the CPU its own) or a device such as ``"cuda"`` (no copy per
         replayed batch).
     temperature
-        Distillation temperature.
+        Distillation temperature, finite and > 0.
     distillation_weight
-        Weight of the distillation loss.
+        Weight of the distillation loss, finite and >= 0.
 
     Examples
     --------
@@ -698,6 +835,10 @@ random_state, verbose, device, precision, rollback
     >>> clf.accountant_.total() <= 200_000, clf.score(X, y) > 0.8
     (True, True)
     """
+
+    _parameter_constraints: ClassVar[dict[str, Any]] = _declared(
+        ICaRL, "temperature", "distillation_weight", "store_device"
+    )
 
     def __init__(
         self,
@@ -743,8 +884,8 @@ random_state, verbose, device, precision, rollback
     def _make_plugins(self) -> list[Plugin]:
         return [
             ICaRL(
-                temperature=self.temperature,
-                distillation_weight=self.distillation_weight,
+                temperature=float(self.temperature),
+                distillation_weight=float(self.distillation_weight),
                 seed=self.seed_,
                 store_device=self.store_device,
             )

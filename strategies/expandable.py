@@ -19,7 +19,7 @@ from __future__ import annotations
 import copy
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -32,6 +32,7 @@ from continual.exemplars import ExemplarStore
 from continual.learner import Learner
 from continual.measure import nbytes
 from continual.state import read_only
+from continual.validation import NON_NEGATIVE_FLOAT
 from strategies.replay import Replay
 
 __all__ = [
@@ -416,9 +417,9 @@ class GrowingStrategy(Replay, ABC):
     Parameters
     ----------
     aux_weight
-        Weight of the auxiliary ``new + 1`` loss (1.0 in MEMO and DER).
+        Weight of the auxiliary ``new + 1`` loss (1.0 in MEMO and DER), finite and >= 0.
     weight_alignment
-        Scale the new classes' head rows after each incremental task.
+        A bool: scale the new classes' head rows after each incremental task.
     replay_batch_size
         Stored samples added to each batch; by default in proportion to the store's size
         (:func:`replay_as_union`).
@@ -426,7 +427,17 @@ class GrowingStrategy(Replay, ABC):
         Seed of the replayed batches and of the new blocks' and heads' initialisation.
     store_device
         Where the exemplars live (see :class:`~strategies.replay.Replay`).
+
+    Raises
+    ------
+    InvalidParameterError
+        For a parameter outside what is described above (a ``ValueError`` naming it).
     """
+
+    _parameter_constraints: ClassVar[dict[str, Any]] = {
+        "aux_weight": [NON_NEGATIVE_FLOAT],
+        "weight_alignment": ["boolean"],
+    }
 
     def __init__(
         self,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -14,6 +14,7 @@ from continual.distributed import local_part, sum_over_ranks
 from continual.learner import Learner
 from continual.measure import nbytes
 from continual.state import read_only
+from continual.validation import NON_NEGATIVE_FLOAT, POSITIVE_FLOAT
 from strategies.backbones import head_classes
 from strategies.expandable import fit_store_to_budget, replay_as_union
 from strategies.replay import Replay, experience_arrays
@@ -93,9 +94,9 @@ class ICaRL(Replay):
     Parameters
     ----------
     temperature
-        Distillation temperature (2, as in common re-implementations).
+        Distillation temperature (2, as in common re-implementations), finite and > 0.
     distillation_weight
-        Weight of the distillation term.
+        Weight of the distillation term, finite and >= 0.
     replay_batch_size
         Stored samples added to each batch; by default in proportion to the store's size, as
         when training on the union of new data and exemplars
@@ -104,6 +105,11 @@ class ICaRL(Replay):
         Seed of the replayed batches.
     store_device
         Where the exemplars live (see :class:`~strategies.replay.Replay`).
+
+    Raises
+    ------
+    InvalidParameterError
+        For a parameter outside what is described above (a ``ValueError`` naming it).
 
     References
     ----------
@@ -131,6 +137,11 @@ class ICaRL(Replay):
     >>> scores.last_accuracy() > 0.6
     True
     """
+
+    _parameter_constraints: ClassVar[dict[str, Any]] = {
+        "temperature": [POSITIVE_FLOAT],
+        "distillation_weight": [NON_NEGATIVE_FLOAT],
+    }
 
     def __init__(
         self,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 from torch import nn
 
 from strategies.backbones import head_classes, split_backbone
@@ -44,7 +46,8 @@ class MEMO(GrowingStrategy):
     Parameters
     ----------
     train_base
-        Keep training the generalized blocks after the first task (the released default).
+        A bool: keep training the generalized blocks after the first task (the released
+        default).
     aux_weight, weight_alignment, replay_batch_size, seed, store_device
         As in :class:`~strategies.expandable.GrowingStrategy`.
 
@@ -71,6 +74,8 @@ class MEMO(GrowingStrategy):
     >>> scores.last_accuracy() > 0.6
     True
     """
+
+    _parameter_constraints: ClassVar[dict[str, Any]] = {"train_base": ["boolean"]}
 
     def __init__(
         self,

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from numbers import Integral
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
 from continual.devices import resolve_device
 from continual.distributed import local_part
-from continual.exemplars import ExemplarStore
+from continual.exemplars import POLICIES, ExemplarStore
 from continual.learner import Learner
 from continual.plugin import Plugin
 from continual.samples import LazySamples
 from continual.state import load_rng_state, rng_state
+from continual.validation import COUNT, StrOptions, check_params, merged_constraints
 
 __all__ = ["Replay", "experience_arrays"]
 
@@ -55,12 +57,19 @@ class Replay(Plugin):
         Which samples to keep: ``"reservoir"``, ``"random"``,
         ``"class_balanced"`` or ``"herding"`` (uses ``model.features``).
     replay_batch_size
-        Stored samples added to each batch; defaults to the learner's batch size.
+        Stored samples added to each batch (an int >= 1); defaults to the learner's batch
+        size.
     seed
         Seed of the selection and of the replayed batches.
     store_device
         Where the exemplars live: ``"cpu"`` (the default) or the model's device, such as
         ``"cuda"`` (then replayed batches need no copy).
+
+    Raises
+    ------
+    InvalidParameterError
+        For a parameter outside what is described above (a ``ValueError`` naming it), when
+        the plugin is made; subclasses' parameters too (:meth:`_check_params`).
 
     Examples
     --------
@@ -79,7 +88,20 @@ class Replay(Plugin):
     >>> ledger = learner.accountant.ledger()
     >>> ledger.accounts["replay/exemplars"], len(replay.store), ledger.total <= 1000
     (711, 79, True)
+    >>> try:
+    ...     Replay(policy="fifo")
+    ... except ValueError as error:
+    ...     print(error)
+    The 'policy' parameter of Replay must be a str among {...}. Got 'fifo' instead.
     """
+
+    #: Constraints of the parameters (see :mod:`continual.validation`); subclasses add theirs.
+    _parameter_constraints: ClassVar[dict[str, Any]] = {
+        "policy": [StrOptions(set(POLICIES))],
+        "replay_batch_size": [COUNT, None],
+        "seed": [Integral],
+        "store_device": [str, torch.device],  # resolve_device checks the name
+    }
 
     def __init__(
         self,
@@ -92,7 +114,15 @@ class Replay(Plugin):
         self.replay_batch_size = replay_batch_size
         self.seed = seed
         self.store_device = store_device
+        self._check_params()
         self._reset()
+
+    def _check_params(self) -> None:
+        """Check every declared parameter (this class's and its subclasses', which set theirs
+        before calling ``Replay.__init__``)."""
+        constraints = merged_constraints(type(self))
+        params = {name: getattr(self, name) for name in constraints}
+        check_params(constraints, params, type(self).__name__)
 
     def _reset(self) -> None:
         device = resolve_device(self.store_device)

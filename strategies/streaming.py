@@ -8,7 +8,7 @@ import math
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -20,10 +20,18 @@ from continual.budget import parse_budgets
 from continual.devices import device_name
 from continual.estimator import BudgetedEstimator
 from continual.exemplars import ExemplarStore
-from continual.learner import OptimizerSpec, make_optimizer, optimizer_state_split
+from continual.learner import OPTIMIZERS, OptimizerSpec, make_optimizer, optimizer_state_split
 from continual.measure import Reservation, collect_blocks
 from continual.progress import progress
 from continual.state import load_rng_state, rng_state
+from continual.validation import (
+    COUNT,
+    NON_NEGATIVE_INT,
+    POSITIVE_FLOAT,
+    InvalidParameterError,
+    Sizes,
+    StrOptions,
+)
 from strategies.backbones import MLP
 
 __all__ = ["StreamingClassifier"]
@@ -116,14 +124,14 @@ class StreamingClassifier(base.MiniBatchClassifier, BudgetedEstimator):
         The default is finite because a stream is not: without a budget the store keeps
         every sample.
     hidden_sizes
-        Widths of the hidden layers; ``()`` gives a softmax regression.
+        Widths of the hidden layers, ints >= 1; ``()`` gives a softmax regression.
     optimizer
         ``"adam"``, ``"sgd"``, ``"adamw"``, an optimizer class or a callable ``params ->
         optimizer`` (:func:`~continual.learner.make_optimizer`).
     lr
-        Learning rate (for an optimizer given by name or class).
+        Learning rate (for an optimizer given by name or class), finite and > 0.
     batch_size
-        New samples per gradient step.
+        New samples per gradient step, an int >= 1.
     replay_batch_size
         Stored samples replayed with each step (None: ``batch_size``; 0: no replay), drawn
         uniformly with replacement (a draw costs the same whatever the store's size).
@@ -139,13 +147,24 @@ class StreamingClassifier(base.MiniBatchClassifier, BudgetedEstimator):
         defaults; unlike an instance, a class can be saved by :func:`continual.save`), or
         None. It is cloned on the first call.
     drift_lr_boost
-        Factor applied to the learning rate after a drift.
+        Factor applied to the learning rate after a drift, finite and > 0.
     drift_boost_steps
-        Steps the boost lasts.
+        Steps the boost lasts, an int >= 0.
     random_state, verbose, device, rollback
         As in :class:`~continual.estimator.BudgetedEstimator`: the seed of the initialisation,
         the replayed draws and the store's choices; progress bars over the rows of a long
         ``learn_many``; where the network trains; how a failed ``partial_fit`` is undone.
+
+    Raises
+    ------
+    InvalidParameterError
+        A ``ValueError`` naming a parameter outside what is described above and its value,
+        at the first ``learn_one`` and at every ``learn_many`` / ``partial_fit`` (numpy
+        scalars count as numbers), before anything changes.
+    ValueError, TypeError
+        A sample that is not a dict (or a frame) of finite numbers, a None or NaN label.
+    ~continual.accountant.BudgetExceededError
+        When the grown model cannot fit ``budget``, before anything is allocated.
 
     Attributes
     ----------
@@ -223,6 +242,21 @@ class StreamingClassifier(base.MiniBatchClassifier, BudgetedEstimator):
        windowing. SDM.
     """
 
+    _parameter_constraints: ClassVar[dict[str, Any]] = {
+        "hidden_sizes": [Sizes()],
+        # a name, an optimizer class or a callable params -> optimizer (make_optimizer)
+        "optimizer": [StrOptions(set(OPTIMIZERS)), callable],
+        "lr": [POSITIVE_FLOAT],
+        "batch_size": [COUNT],
+        "replay_batch_size": [NON_NEGATIVE_INT, None],
+        "refill_every": [COUNT, None],
+        "policy": [StrOptions(set(_POLICIES))],
+        # a class must be a river DriftDetector: _check_detector says so
+        "drift_detector": [None, base.DriftDetector, type],
+        "drift_lr_boost": [POSITIVE_FLOAT],
+        "drift_boost_steps": [NON_NEGATIVE_INT],
+    }
+
     def __init__(
         self,
         budget: int | str | Mapping[str, int | str] | None = "1 MB",
@@ -299,10 +333,11 @@ class StreamingClassifier(base.MiniBatchClassifier, BudgetedEstimator):
     def predict_proba_one(self, x: dict[Any, Any], **kwargs: Any) -> dict[Any, float]:
         """Probability of each class seen so far (``{}`` before anything is learned).
 
-        Features never learned are ignored (their weight is 0)."""
+        Features never learned are ignored (their weight is 0). A value that is not a finite
+        number raises ``ValueError``, learned or not."""
+        _check_x(x, "x")
         if not hasattr(self, "accountant_"):
             return {}
-        _check_x(x, "x")
         vector = np.zeros(len(self.features_), dtype=np.float32)
         positions = self.feature_index_.positions
         for key, value in x.items():
@@ -358,7 +393,7 @@ class StreamingClassifier(base.MiniBatchClassifier, BudgetedEstimator):
         if params:
             raise TypeError(f"partial_fit got unexpected keyword arguments {sorted(params)}")
         if first:
-            self._check_params()
+            self._check_detector()
         batch = _batch(X, y)
         if not len(batch.labels):
             raise ValueError("X must hold at least one sample, got 0 rows")
@@ -391,9 +426,10 @@ class StreamingClassifier(base.MiniBatchClassifier, BudgetedEstimator):
         self.class_index_ = _KeyIndex(self.classes_)
         with warnings.catch_warnings():  # a first sample without features: an empty layer
             warnings.filterwarnings("ignore", "Initializing zero-element tensors")
-            model = MLP(len(self.features_), len(self.classes_), tuple(self.hidden_sizes))
+            model = MLP(len(self.features_), len(self.classes_), self._hidden_sizes())
         self.model_ = model.to(device)
-        self.optimizer_ = make_optimizer(self.optimizer, list(model.parameters()), lr=self.lr)
+        parameters = list(model.parameters())
+        self.optimizer_ = make_optimizer(self.optimizer, parameters, lr=float(self.lr))
         self.store_ = ExemplarStore(policy=self.policy, random_state=self.seed_, device="cpu")
         self.pending_ = _Pending(self.batch_size * self.refill_every_, len(self.features_))
         self.rng_ = np.random.default_rng(self.seed_)  # numpy's pickles deterministically
@@ -516,7 +552,7 @@ class StreamingClassifier(base.MiniBatchClassifier, BudgetedEstimator):
         if self.boost_steps_left_:
             self.boost_steps_left_ -= 1
             if not self.boost_steps_left_:
-                self._scale_lr(1 / self.drift_lr_boost)
+                self._scale_lr(1 / float(self.drift_lr_boost))
         detector = self.drift_detector_
         if detector is None:
             return
@@ -530,7 +566,7 @@ class StreamingClassifier(base.MiniBatchClassifier, BudgetedEstimator):
         self.n_drifts_ += 1
         self.drifts_.append(self.n_samples_seen_)
         if self.drift_boost_steps and not self.boost_steps_left_:
-            self._scale_lr(self.drift_lr_boost)
+            self._scale_lr(float(self.drift_lr_boost))
         self.boost_steps_left_ = self.drift_boost_steps
         self._restart_reservoir()
 
@@ -587,14 +623,14 @@ class StreamingClassifier(base.MiniBatchClassifier, BudgetedEstimator):
         device = device_name(self.device_)
         n_features = len(self.features_) + len(features)
         n_classes = len(self.classes_) + len(classes)
-        shapes = _mlp_shapes(n_features, n_classes, tuple(self.hidden_sizes))
+        shapes = _mlp_shapes(n_features, n_classes, self._hidden_sizes())
         model = sum(math.prod(shape) for shape in shapes) * _float_size()
         rows = self.batch_size * self._refill_every_for(n_features)
         known_features = getattr(self, "feature_index_", None) or _KeyIndex(list(self.features_))
         known_classes = getattr(self, "class_index_", None) or _KeyIndex(list(self.classes_))
         return {
             "model": {device: model},
-            "optimizer": _optimizer_split(self.optimizer, shapes, self.device_, self.lr),
+            "optimizer": _optimizer_split(self.optimizer, shapes, self.device_, float(self.lr)),
             "buffer": {"cpu": _Pending.nbytes_for(rows, n_features)},
             "features": {"cpu": known_features.nbytes_with(features)},
             "classes": {"cpu": known_classes.nbytes_with(classes)},
@@ -604,7 +640,7 @@ class StreamingClassifier(base.MiniBatchClassifier, BudgetedEstimator):
 
     def _planned_optimizer(self, device: torch.device) -> dict[str, int]:
         shapes = [tuple(p.shape) for p in self.model_.parameters()]
-        return _optimizer_split(self.optimizer, shapes, device, self.lr)
+        return _optimizer_split(self.optimizer, shapes, device, float(self.lr))
 
     def _make_room(self, headroom: int | float, n_features: int) -> None:
         """Shrink the store so that its rows, widened to ``n_features``, fit ``headroom``."""
@@ -643,37 +679,19 @@ class StreamingClassifier(base.MiniBatchClassifier, BudgetedEstimator):
         step_bytes = _Pending.nbytes_for(self.batch_size, n_features)
         return max(1, min(_MAX_REFILL_EVERY, budget // 32 // step_bytes))
 
-    def _check_params(self) -> None:
-        hidden = self.hidden_sizes
-        if not isinstance(hidden, (tuple, list)) or not all(_is_count(h, 1) for h in hidden):
-            raise ValueError(f"hidden_sizes must be a tuple of positive ints, got {hidden!r}")
-        if not _is_count(self.batch_size, 1):
-            raise ValueError(f"batch_size must be a positive int, got {self.batch_size!r}")
-        if self.refill_every is not None and not _is_count(self.refill_every, 1):
-            raise ValueError(
-                f"refill_every must be None or a positive int, got {self.refill_every!r}"
-            )
-        replay = self.replay_batch_size
-        if replay is not None and not _is_count(replay, 0):
-            raise ValueError(
-                f"replay_batch_size must be None or a non-negative int, got {replay!r}"
-            )
-        if not _is_count(self.drift_boost_steps, 0):
-            raise ValueError(
-                f"drift_boost_steps must be a non-negative int, got {self.drift_boost_steps!r}"
-            )
-        for name in ("lr", "drift_lr_boost"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                raise ValueError(f"{name} must be a positive number, got {value!r}")
-        if self.policy not in _POLICIES:
-            raise ValueError(f"policy must be one of {_POLICIES}, got {self.policy!r}")
+    def _hidden_sizes(self) -> tuple[int, ...]:
+        """``hidden_sizes`` as Python ints (numpy integers are accepted)."""
+        return tuple(int(size) for size in self.hidden_sizes)
+
+    def _check_detector(self) -> None:
+        """What the declared constraints cannot say: a class given as ``drift_detector`` is a
+        river drift detector."""
         detector = self.drift_detector
-        is_class = isinstance(detector, type) and issubclass(detector, base.DriftDetector)
-        if not (detector is None or is_class or isinstance(detector, base.DriftDetector)):
-            raise TypeError(
-                "drift_detector must be None, a river drift detector such as "
-                f"river.drift.ADWIN() or its class, got {detector!r}"
+        if isinstance(detector, type) and not issubclass(detector, base.DriftDetector):
+            raise InvalidParameterError(
+                f"The 'drift_detector' parameter of {type(self).__name__} must be None, a river "
+                f"drift detector such as river.drift.ADWIN() or its class. Got {detector!r} "
+                "instead."
             )
 
 
@@ -800,10 +818,6 @@ def _make_detector(
     if detector is None:
         return None
     return detector() if isinstance(detector, type) else detector.clone()
-
-
-def _is_count(value: Any, low: int) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= low
 
 
 # --------------------------------------------------------------------- pieces

@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
-import numbers
+from numbers import Real
 from typing import Any
 
 import numpy as np
 from sklearn.utils import check_random_state
 
+from continual.validation import COUNT, POSITIVE_FLOAT, Interval, check_params
 from streams.events import EventSequences
 from streams.experience import Experience, Stream
 
 __all__ = ["calendar_windows"]
 
 
-def _positive(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
-        raise ValueError(f"{name} must be a positive number, got {value!r}")
-    return float(value)
+#: The constraints of the numeric arguments (:mod:`continual.validation`).
+_CONSTRAINTS: dict[str, Any] = {
+    "n_windows": [COUNT],
+    "width": [POSITIVE_FLOAT],
+    "stride": [POSITIVE_FLOAT, None],
+    "start": [Interval(Real, None, None, closed="neither"), None],  # finite
+    "min_events": [COUNT],
+}
 
 
 def _window(sequences: EventSequences, low: float, high: float, min_events: int) -> tuple:
@@ -59,15 +64,17 @@ def calendar_windows(
     sequences
         Sequences on a shared absolute clock.
     n_windows
-        Number of windows ``T``.
+        Number of windows ``T``, an int >= 1.
     width
-        Window width, in the units of the times.
+        Window width, in the units of the times: a finite float > 0.
     stride
-        Distance between window starts; ``width`` (contiguous windows) when None.
+        Distance between window starts (a finite float > 0); ``width`` (contiguous windows)
+        when None.
     start
-        Start of the first window; the earliest event time when None.
+        Start of the first window (finite); the earliest event time when None.
     min_events
-        Minimum number of events of a sequence inside a window for it to be kept.
+        Minimum number of events (an int >= 1) of a sequence inside a window for it to be
+        kept.
     split
         Fractions of each window's sequences for train, dev and test.
     seed
@@ -78,7 +85,8 @@ def calendar_windows(
     Raises
     ------
     ValueError
-        For bad arguments, or a window with fewer than 3 kept sequences (cannot be split).
+        For bad arguments (naming the argument and the value), or a window with fewer than 3
+        kept sequences (cannot be split).
 
     Examples
     --------
@@ -91,10 +99,12 @@ def calendar_windows(
     """
     if not isinstance(sequences, EventSequences):
         raise TypeError(f"sequences must be EventSequences, got {type(sequences).__name__}")
-    if isinstance(n_windows, bool) or not isinstance(n_windows, numbers.Integral) or n_windows < 1:
-        raise ValueError(f"n_windows must be a positive int, got {n_windows!r}")
-    width = _positive("width", width)
-    stride = width if stride is None else _positive("stride", stride)
+    arguments = dict(
+        n_windows=n_windows, width=width, stride=stride, start=start, min_events=min_events
+    )
+    check_params(_CONSTRAINTS, arguments, "calendar_windows")
+    width = float(width)
+    stride = width if stride is None else float(stride)
     start = float(sequences.times.min()) if start is None else float(start)
     if len(split) != 3 or min(split) < 0 or not np.isclose(sum(split), 1.0):
         raise ValueError(f"split must be three non-negative fractions summing to 1, got {split}")

@@ -67,17 +67,21 @@ def _check_data(data: Any, y: Any, name: str) -> tuple[np.ndarray | LazySamples,
 
 
 def _check_test(test: Any, classes: np.ndarray) -> tuple[Any, np.ndarray] | None:
+    """``test`` as ``(X_test, y_test)``; a bad one raises an error that names ``test``."""
     if test is None:
         return None
-    if isinstance(test, Dataset):
-        X_test, y_test = _check_data(test, None, "test")
-    elif isinstance(test, tuple) and len(test) == 2:
-        X_test, y_test = _check_data(*test, "test[0]")
-    else:
+    if not (isinstance(test, Dataset) or (isinstance(test, tuple) and len(test) == 2)):
         raise TypeError(
             "test must be None, a tuple (X_test, y_test) or a torch Dataset with `targets`, "
             f"got {type(test).__name__}"
         )
+    try:
+        if isinstance(test, Dataset):
+            X_test, y_test = _check_data(test, None, "test")
+        else:
+            X_test, y_test = _check_data(*test, "test[0]")
+    except ValueError as error:
+        raise ValueError(f"test (X_test, y_test): {error}") from error
     if len(X_test) == 0:
         raise ValueError("test must hold at least one sample, got an empty data set")
     if y_test.ndim != 1:
@@ -139,6 +143,15 @@ def class_incremental(
         Experiences with ``train=(X_i, y_i)``, ``test=(X_test_i, y_test_i)`` or None, and
         ``metadata={"classes": (c1, c2, ...)}`` in class order. ``X_i`` is an array, or a
         :class:`~continual.samples.LazySamples` for a data set; ``y_i`` is an array.
+
+    Raises
+    ------
+    ValueError
+        Rows of ``data`` and labels that differ in number, NaN or infinite labels, a count
+        that does not split the classes, a ``class_order`` that is not a permutation of the
+        labels; for ``test``, a message that starts with ``test``.
+    TypeError
+        A count that is not an int, a ``test`` that is neither a tuple nor a data set.
 
     Examples
     --------

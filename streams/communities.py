@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+from numbers import Real
+
 import numpy as np
 
+from continual.validation import COUNT, FRACTION, Interval, check_params
 from streams.interactions import Interactions
 
 __all__ = ["planted_communities"]
+
+_CONSTRAINTS = {
+    "n_users": [COUNT],
+    "n_items": [COUNT],
+    "n_communities": [COUNT],
+    "interactions_per_user": [COUNT],
+    "p_in": [FRACTION],
+    "popularity": [Interval(Real, None, None, closed="neither")],  # finite
+    "return_communities": ["boolean"],
+}
 
 
 def planted_communities(
@@ -39,11 +52,19 @@ def planted_communities(
     p_in
         Probability that a draw stays inside the user's community.
     popularity
-        Exponent of the item popularity law.
+        Exponent of the item popularity law, a finite float (negative favours the least
+        popular items).
     seed
         Seed of every random choice.
     return_communities
         Also return the user and item community labels.
+
+    Raises
+    ------
+    ValueError
+        Naming the parameter and its value: a size that is not an int >= 1, more
+        communities than items, ``p_in`` outside ``[0, 1]``, a NaN or infinite
+        ``popularity``, or one so large that the item weights overflow.
 
     Examples
     --------
@@ -54,23 +75,35 @@ def planted_communities(
     >>> bool((users[data.users] == items[data.items]).mean() > 0.85)
     True
     """
-    for name, value in (
-        ("n_users", n_users),
-        ("n_items", n_items),
-        ("n_communities", n_communities),
-        ("interactions_per_user", interactions_per_user),
-    ):
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    check_params(
+        _CONSTRAINTS,
+        {
+            "n_users": n_users,
+            "n_items": n_items,
+            "n_communities": n_communities,
+            "interactions_per_user": interactions_per_user,
+            "p_in": p_in,
+            "popularity": popularity,
+            "return_communities": return_communities,
+        },
+        "planted_communities",
+    )
     if n_communities > n_items:
         raise ValueError(f"n_communities must be at most n_items={n_items}, got {n_communities}")
-    if not 0.0 <= p_in <= 1.0:
-        raise ValueError(f"p_in must lie in [0, 1], got {p_in!r}")
+    n_users, n_items, n_communities = int(n_users), int(n_items), int(n_communities)
+    interactions_per_user = int(interactions_per_user)
     rng = np.random.default_rng(seed)
     user_labels = rng.integers(n_communities, size=n_users)
     item_labels = np.arange(n_items) % n_communities
     rng.shuffle(item_labels)
-    weight = (1.0 + rng.permutation(n_items)) ** -float(popularity)
+    with np.errstate(over="ignore", invalid="ignore"):
+        weight = (1.0 + rng.permutation(n_items)) ** -float(popularity)
+        overflow = not np.isfinite(weight / weight.sum()).all()
+    if overflow:
+        raise ValueError(
+            f"popularity={popularity!r} is too extreme for {n_items} items: the weights "
+            "rank ** -popularity overflow"
+        )
     draws = n_users * interactions_per_user
     users = np.repeat(np.arange(n_users), interactions_per_user)
     inside = rng.random(draws) < p_in

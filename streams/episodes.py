@@ -13,10 +13,12 @@ from __future__ import annotations
 import dataclasses
 import numbers
 from collections.abc import Mapping, Sequence
+from numbers import Real
 from typing import Any
 
 import numpy as np
 
+from continual.validation import COUNT, NON_NEGATIVE_INT, Interval, check_params
 from streams.experience import Experience, Stream
 
 __all__ = ["Observation", "RecallDifficulty", "RecallEpisode", "recall_stream"]
@@ -27,6 +29,10 @@ _ID_ALPHABET = np.array(list("abcdefghijklmnopqrstuvwxyz0123456789"))
 @dataclasses.dataclass(frozen=True)
 class Observation:
     """One tool result of an episode: a short ``id``, a ``key`` and its ``value``.
+
+    ``id``, ``key`` and ``value`` are non-empty strings without ``=`` or spaces (the agent
+    reads ``key=value`` back from the text); otherwise ``ValueError`` (``TypeError`` for a
+    field that is not a str).
 
     Examples
     --------
@@ -41,6 +47,18 @@ class Observation:
     value: str
     filler: str = ""
 
+    def __post_init__(self) -> None:
+        for name in ("id", "key", "value", "filler"):
+            if not isinstance(getattr(self, name), str):
+                raise TypeError(f"{name} must be a str, got {getattr(self, name)!r}")
+        # the reader takes the text up to '=' as the key and the next word as the value
+        for name in ("id", "key", "value"):
+            value = getattr(self, name)
+            if not value or "=" in value or any(c.isspace() for c in value):
+                raise ValueError(
+                    f"{name} must be a non-empty str without '=' or spaces, got {value!r}"
+                )
+
     @property
     def text(self) -> str:
         """The result as the agent reads it: ``"key=value"``, then the filler words, if any."""
@@ -54,11 +72,13 @@ class RecallEpisode:
     Parameters
     ----------
     questions
-        The asked keys, in the order the answer lists them.
+        The asked keys (a non-empty sequence of str), in the order the answer lists them;
+        each must be shown by an observation.
     observations
-        The tool results shown one by one.
+        The tool results (:class:`Observation`) shown one by one.
     budget
-        The context budget in bytes; running over it ends the episode with reward 0.
+        The context budget in bytes (an int >= 1); running over it ends the episode with
+        reward 0.
     partial_credit
         Whether :meth:`reward` gives the fraction of keys right instead of strict 0/1.
 
@@ -78,13 +98,24 @@ class RecallEpisode:
     partial_credit: bool = False
 
     def __post_init__(self) -> None:
-        if not self.questions:
-            raise ValueError("questions must name at least one key, got ()")
+        questions = self.questions
+        if isinstance(questions, str) or not isinstance(questions, Sequence):
+            raise TypeError(f"questions must be a sequence of keys (str), got {questions!r}")
+        if not questions or not all(isinstance(q, str) for q in questions):
+            raise ValueError(f"questions must name at least one key (str), got {questions!r}")
         if isinstance(self.budget, bool) or not isinstance(self.budget, numbers.Integral):
             raise TypeError(f"budget must be an int of bytes, got {self.budget!r}")
-        missing = set(self.questions) - {o.key for o in self.observations}
+        if self.budget < 1:
+            raise ValueError(f"budget must be at least 1 byte, got {self.budget!r}")
+        for position, observation in enumerate(self.observations):
+            if not isinstance(observation, Observation):
+                raise TypeError(
+                    f"observations[{position}] must be an Observation, got "
+                    f"{type(observation).__name__} {observation!r}"
+                )
+        missing = set(questions) - {o.key for o in self.observations}
         if missing:
-            raise ValueError(f"observations never show the question keys {sorted(missing)}")
+            raise ValueError(f"questions {sorted(missing)} are never shown by the observations")
 
     @property
     def instruction(self) -> str:
@@ -112,6 +143,22 @@ class RecallEpisode:
         return float(np.mean(right)) if partial else float(all(right))
 
 
+_DIFFICULTY_CONSTRAINTS = {
+    "n_questions": [COUNT],
+    "n_observations": [COUNT],
+    "distractor_rate": [Interval(Real, 0, 1, closed="left")],
+    "budget": [COUNT],
+    "n_keys": [COUNT],
+    "n_values": [COUNT],
+    "filler": [NON_NEGATIVE_INT],
+}
+_STREAM_CONSTRAINTS = {
+    "n_train": [NON_NEGATIVE_INT],
+    "n_test": [NON_NEGATIVE_INT],
+    "seed": [NON_NEGATIVE_INT],
+}
+
+
 @dataclasses.dataclass(frozen=True)
 class RecallDifficulty:
     """The knobs of a recall episode.
@@ -135,6 +182,12 @@ class RecallDifficulty:
         Filler words after ``key=value`` in every result (tool results are long, the fact in
         them is short); each costs the agent context.
 
+    Raises
+    ------
+    ValueError, TypeError
+        A knob out of its range or of the wrong type (numpy integers are accepted), naming
+        it and its value.
+
     Examples
     --------
     >>> RecallDifficulty(n_questions=3).n_distractor_keys
@@ -150,27 +203,16 @@ class RecallDifficulty:
     filler: int = 4
 
     def __post_init__(self) -> None:
-        for name in ("n_questions", "n_observations", "budget", "n_values"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
-        if (
-            isinstance(self.filler, bool)
-            or not isinstance(self.filler, numbers.Integral)
-            or (self.filler < 0)
-        ):
-            raise ValueError(f"filler must be a non-negative int, got {self.filler!r}")
+        check_params(_DIFFICULTY_CONSTRAINTS, dataclasses.asdict(self), "RecallDifficulty")
         if self.n_observations < self.n_questions:
             raise ValueError(
                 f"n_observations must be at least n_questions={self.n_questions}, "
                 f"got {self.n_observations}"
             )
-        if not isinstance(self.n_keys, numbers.Integral) or self.n_keys <= self.n_questions:
+        if self.n_keys <= self.n_questions:
             raise ValueError(
                 f"n_keys must be an int above n_questions={self.n_questions}, got {self.n_keys!r}"
             )
-        if not 0.0 <= self.distractor_rate < 1.0:
-            raise ValueError(f"distractor_rate must be in [0, 1), got {self.distractor_rate!r}")
 
     @property
     def n_distractor_keys(self) -> int:
@@ -231,7 +273,13 @@ def recall_stream(
     partial_credit
         Default scoring of the episodes (see :meth:`RecallEpisode.reward`).
     seed
-        Seed of every random draw; equal seeds give equal streams.
+        Seed of every random draw (an int >= 0); equal seeds give equal streams.
+
+    Raises
+    ------
+    ValueError, TypeError
+        ``n_train``, ``n_test`` or ``seed`` not an int >= 0 (numpy integers are accepted),
+        or ``difficulties`` neither a difficulty nor a non-empty sequence of them.
 
     Examples
     --------
@@ -245,25 +293,29 @@ def recall_stream(
     ...                                     n_test=2, seed=0)[0].train[0]
     True
     """
-    if isinstance(difficulties, (RecallDifficulty, Mapping)):
-        difficulties = [difficulties]
-    if isinstance(difficulties, Sequence):
-        difficulties = [
-            RecallDifficulty(**d) if isinstance(d, Mapping) else d for d in difficulties
-        ]
-    if not difficulties or not all(isinstance(d, RecallDifficulty) for d in difficulties):
-        raise TypeError(
-            f"difficulties must be a RecallDifficulty or a non-empty sequence of them, "
-            f"got {difficulties!r}"
-        )
-    for name, value in (("n_train", n_train), ("n_test", n_test)):
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
-            raise ValueError(f"{name} must be a non-negative int, got {value!r}")
+    check_params(
+        _STREAM_CONSTRAINTS, {"n_train": n_train, "n_test": n_test, "seed": seed}, "recall_stream"
+    )
+    levels = _difficulties(difficulties)
     rng = np.random.default_rng(seed)
     experiences = []
-    for index, difficulty in enumerate(difficulties):
+    for index, difficulty in enumerate(levels):
         train = tuple(difficulty.sample(rng, partial_credit) for _ in range(n_train))
         test = tuple(difficulty.sample(rng, partial_credit) for _ in range(n_test))
         metadata = {"difficulty": dataclasses.asdict(difficulty)}
         experiences.append(Experience(index, train, test, metadata))
     return Stream(experiences, name="recall", seed=seed)
+
+
+def _difficulties(difficulties: Any) -> list[RecallDifficulty]:
+    """``difficulties`` as a non-empty list of :class:`RecallDifficulty`."""
+    if isinstance(difficulties, (RecallDifficulty, Mapping)):
+        difficulties = [difficulties]
+    if isinstance(difficulties, Sequence) and not isinstance(difficulties, (str, bytes)):
+        levels = [RecallDifficulty(**d) if isinstance(d, Mapping) else d for d in difficulties]
+        if levels and all(isinstance(d, RecallDifficulty) for d in levels):
+            return levels
+    raise TypeError(
+        "difficulties must be a RecallDifficulty, a mapping of its keyword arguments, or a "
+        f"non-empty sequence of them, got {difficulties!r}"
+    )

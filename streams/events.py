@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import numbers
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
-__all__ = ["EventSequences"]
+from continual.validation import check_ids
+
+__all__ = ["EventSequences", "check_events"]
 
 
 def _type_dtype(dim_process: int) -> np.dtype:
@@ -24,6 +26,101 @@ def _ragged_positions(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     lengths = np.asarray(lengths, dtype=np.int64)
     first = np.cumsum(lengths) - lengths  # where each sequence starts in the output
     return np.repeat(starts - first, lengths) + np.arange(int(lengths.sum()), dtype=np.int64)
+
+
+def _sequence_name(index: int) -> str:
+    return f"sequence {index}"
+
+
+def check_events(
+    times: np.ndarray,
+    types: Any,
+    offsets: np.ndarray,
+    dim_process: int,
+    *,
+    where: Callable[[int], str] = _sequence_name,
+    fields: tuple[str, str] = ("times", "types"),
+) -> np.ndarray:
+    """Check flat event arrays sequence by sequence; return ``types`` as int64.
+
+    Every sequence must hold at least one event, its times must be finite, non-negative and
+    sorted, and its types whole numbers in ``[0, dim_process)``. A ``ValueError`` names the
+    sequence (``where(i)``), the field (``fields``: the names of the times and the types), the
+    offending value and its position in the sequence.
+
+    Parameters
+    ----------
+    times
+        Flat float64 times.
+    types
+        Flat types, one per time.
+    offsets
+        ``n_sequences + 1`` positions into the flat arrays, from 0 to ``len(times)``.
+    dim_process
+        The number of event types.
+    where
+        The name of sequence ``i`` in messages.
+    fields
+        The names of the times and of the types in messages.
+
+    Raises
+    ------
+    ValueError
+        For an empty sequence, a bad time or an out-of-range type.
+    TypeError
+        For types that are not numbers.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> check_events(np.array([0.0, 2.0, 1.0]), [0, 1, 0], np.array([0, 3]), 2)
+    Traceback (most recent call last):
+    ...
+    ValueError: sequence 0: times must be sorted (non-decreasing); got 1.0 after 2.0 at position 2
+    """
+    empty = np.diff(offsets) <= 0
+    if empty.any():
+        name = where(int(np.flatnonzero(empty)[0]))
+        raise ValueError(f"{name} is empty: every sequence must hold at least one event")
+    time_field, type_field = fields
+    expected = f"{time_field} must hold finite numbers"
+    _raise_first(~np.isfinite(times), times, offsets, where, expected)
+    _raise_first(times < 0, times, offsets, where, f"{time_field} must be non-negative")
+    decreasing = np.zeros(len(times), dtype=bool)
+    decreasing[1:] = times[1:] < times[:-1]
+    decreasing[offsets[:-1]] = False  # a sequence's first event follows none of its own
+    expected = f"{time_field} must be sorted (non-decreasing)"
+    _raise_first(decreasing, times, offsets, where, expected, after=True)
+    try:
+        return check_ids(types, type_field, upper=dim_process, what="event types")
+    except ValueError:
+        types = np.asarray(types)
+        for index in range(len(offsets) - 1):  # name the sequence that holds the bad type
+            name = f"{where(index)}: {type_field}"
+            part = types[offsets[index] : offsets[index + 1]]
+            check_ids(part, name, upper=dim_process, what="event types")
+        raise
+
+
+def _raise_first(
+    bad: np.ndarray,
+    times: np.ndarray,
+    offsets: np.ndarray,
+    where: Callable[[int], str],
+    expected: str,
+    *,
+    after: bool = False,
+) -> None:
+    """Raise ``ValueError`` naming the sequence, value and position of the first ``bad``."""
+    if not bad.any():
+        return
+    flat = int(np.flatnonzero(bad)[0])
+    index = int(np.searchsorted(offsets, flat, side="right") - 1)
+    previous = f" after {times[flat - 1].item()!r}" if after else ""
+    position = flat - int(offsets[index])
+    raise ValueError(
+        f"{where(index)}: {expected}; got {times[flat].item()!r}{previous} at position {position}"
+    )
 
 
 class EventSequences:
@@ -51,7 +148,10 @@ class EventSequences:
     ------
     ValueError
         For unsorted, negative or non-finite times, types out of range, inconsistent offsets or
-        an empty sequence.
+        an empty sequence: the message names the sequence, the value and its position (see
+        :func:`check_events`).
+    TypeError
+        For types that are not numbers.
 
     Examples
     --------
@@ -71,7 +171,7 @@ class EventSequences:
         types = np.asarray(types)
         self.offsets = np.ascontiguousarray(offsets, dtype=np.int64)
         self.dim_process = dim_process
-        self._validate(types)
+        types = self._validate(types)
         self.types = np.ascontiguousarray(types, dtype=_type_dtype(int(dim_process)))
 
     # ---------------------------------------------------------------- building
@@ -99,7 +199,8 @@ class EventSequences:
         flat_k = np.concatenate(types) if types else np.zeros(0, dtype=np.int64)
         return cls(flat_t, flat_k, offsets, dim_process)
 
-    def _validate(self, types: np.ndarray) -> None:
+    def _validate(self, types: np.ndarray) -> np.ndarray:
+        """Check every field; return ``types`` as int64."""
         k = self.dim_process
         if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
             raise ValueError(f"dim_process must be a positive int, got {k!r}")
@@ -113,34 +214,7 @@ class EventSequences:
             raise ValueError(
                 f"offsets must start at 0 and end at len(times)={len(self.times)}, got {off!r}"
             )
-        lengths = np.diff(off)
-        if np.any(lengths <= 0):
-            raise ValueError(
-                f"every sequence must hold at least one event; empty sequences at positions "
-                f"{np.flatnonzero(lengths <= 0)[:10].tolist()}"
-            )
-        if not np.all(np.isfinite(self.times)):
-            bad = np.flatnonzero(~np.isfinite(self.times))[:5].tolist()
-            raise ValueError(f"times must be finite, got NaN or inf at flat positions {bad}")
-        if np.any(self.times < 0):
-            raise ValueError(f"times must be non-negative, got minimum {self.times.min()}")
-        steps = np.diff(self.times)
-        inside = np.ones(len(steps), dtype=bool)
-        inside[off[1:-1] - 1] = False  # differences across two sequences do not count
-        if np.any((steps < 0) & inside):
-            position = int(np.flatnonzero((steps < 0) & inside)[0])
-            sequence = int(np.searchsorted(off, position, side="right") - 1)
-            raise ValueError(
-                f"times must be sorted within each sequence; sequence {sequence} decreases at "
-                f"event {position - off[sequence] + 1}"
-            )
-        if types.size and (
-            not np.issubdtype(types.dtype, np.integer) or types.min() < 0 or types.max() >= k
-        ):
-            raise ValueError(
-                f"types must be integers in [0, dim_process={k}), got dtype {types.dtype} "
-                f"with range [{types.min()}, {types.max()}]"
-            )
+        return check_events(self.times, types, off, int(k))
 
     # --------------------------------------------------------------- accessing
     def __len__(self) -> int:
@@ -170,8 +244,15 @@ class EventSequences:
         return (self[i] for i in range(len(self)))
 
     def subset(self, indices: Any) -> EventSequences:
-        """A new container holding the sequences at ``indices``, in that order (copies)."""
-        indices = np.asarray(indices, dtype=np.int64).reshape(-1)
+        """A new container holding the sequences at ``indices``, in that order (copies).
+
+        Raises
+        ------
+        ValueError
+            For no index, or an index that is not a whole number in ``[0, len(self))``.
+        """
+        indices = check_ids(indices, "indices", upper=len(self), what="sequence indices")
+        indices = indices.reshape(-1)
         if indices.size == 0:
             raise ValueError("indices must select at least one sequence, got none")
         starts, stops = self.offsets[indices], self.offsets[indices + 1]

@@ -18,11 +18,13 @@ References
 from __future__ import annotations
 
 from dataclasses import dataclass
+from numbers import Real
 from typing import Any
 
 import numpy as np
 from sklearn.utils import check_random_state
 
+from continual.validation import COUNT, POSITIVE_FLOAT, Interval, check_params
 from streams.events import EventSequences
 from streams.experience import Experience, Stream
 
@@ -150,15 +152,23 @@ class HawkesProcess:
         convention of the neural models in :mod:`tpp` (and EasyTPP): the first event is given,
         the sum runs over events ``1..n-1`` and the integral over ``[t_0, end]``. ``end``
         defaults to the last event time.
+
+        Raises
+        ------
+        ValueError
+            For no event, times that are not finite, non-negative and sorted, types that are
+            not whole numbers in ``[0, n_types)``, or an ``end`` before the last event.
         """
-        times = np.asarray(times, dtype=np.float64)
-        types = np.asarray(types, dtype=np.int64)
-        if times.size == 0:
+        if np.size(times) == 0:
             raise ValueError("times must hold at least one event, got an empty sequence")
+        times, types = EventSequences.from_lists([times], [types], self.n_types)[0]
+        types = types.astype(np.int64)
         end = float(times[-1]) if end is None else float(end)
         start = float(times[0]) if condition_on_first else 0.0
-        if end < times[-1]:
-            raise ValueError(f"end must be at least the last event time {times[-1]}, got {end}")
+        if not end >= times[-1] or not np.isfinite(end):
+            raise ValueError(
+                f"end must be a finite time at least the last event time {times[-1]}, got {end}"
+            )
         first = 1 if condition_on_first else 0
         rates = self.intensity(times[first:], times, types)
         log_events = np.log(rates[np.arange(rates.shape[0]), types[first:]]).sum()
@@ -183,14 +193,23 @@ def random_hawkes(
     The branching matrix has uniform entries (half of them zeroed) rescaled to a spectral radius
     drawn from ``radius_range``.
 
+    Raises
+    ------
+    ValueError
+        For ``n_types`` not an int >= 1, or a range that is not a pair ``(low, high)`` with
+        ``low <= high`` of finite positive numbers (radii below 1: a stationary process).
+
     Examples
     --------
     >>> process = random_hawkes(5, random_state=0)
     >>> 0.5 <= round(process.spectral_radius, 6) <= 0.8
     True
     """
-    if isinstance(n_types, bool) or not isinstance(n_types, int) or n_types < 1:
-        raise ValueError(f"n_types must be a positive int, got {n_types!r}")
+    check_params({"n_types": [COUNT]}, {"n_types": n_types}, "random_hawkes")
+    n_types = int(n_types)
+    _check_range("baseline_range", baseline_range, POSITIVE_FLOAT)
+    _check_range("radius_range", radius_range, _RADIUS)
+    _check_range("decay_range", decay_range, POSITIVE_FLOAT)
     rng = check_random_state(random_state)
     baseline = rng.uniform(*baseline_range, size=n_types)
     alpha = rng.uniform(0.0, 1.0, size=(n_types, n_types)) * (
@@ -202,11 +221,42 @@ def random_hawkes(
     return HawkesProcess(baseline, alpha, float(rng.uniform(*decay_range)))
 
 
+#: Spectral radii of a stationary process.
+_RADIUS = Interval(Real, 0, 1, closed="neither")
+
+
+def _check_range(name: str, pair: Any, interval: Interval) -> None:
+    """Raise ValueError unless ``pair`` is ``(low, high)``, both in ``interval``, low <= high."""
+    try:
+        low, high = pair
+    except (TypeError, ValueError):
+        low = high = None
+    ok = all(interval.is_satisfied_by(value) for value in (low, high))
+    if not ok or low > high:
+        raise ValueError(
+            f"{name} must be a pair (low, high) with low <= high, each {interval}; got {pair!r}"
+        )
+
+
 def _split(n: int, rng: np.random.RandomState, fractions: tuple[float, float, float]) -> list:
     order = rng.permutation(n)
     n_train = max(1, round(fractions[0] * n))
     n_dev = round(fractions[1] * n)
     return [order[:n_train], order[n_train : n_train + n_dev], order[n_train + n_dev :]]
+
+
+def _check_split(split: Any, n_sequences: int) -> None:
+    """Raise ValueError unless ``split`` gives every experience train and test sequences."""
+    fractions = np.asarray(split, dtype=np.float64) if np.ndim(split) == 1 else np.zeros(0)
+    if fractions.shape != (3,) or not (fractions >= 0).all() or not np.isclose(fractions.sum(), 1):
+        raise ValueError(f"split must be three non-negative fractions summing to 1, got {split!r}")
+    n_train = max(1, round(fractions[0] * n_sequences))
+    n_test = n_sequences - n_train - round(fractions[1] * n_sequences)
+    if n_test < 1:
+        raise ValueError(
+            f"n_sequences={n_sequences} with split={split!r} leaves no test sequence; "
+            "expected more sequences or a larger test fraction"
+        )
 
 
 def hawkes_drift_stream(
@@ -222,10 +272,11 @@ def hawkes_drift_stream(
 
     Each experience holds ``n_sequences`` sequences, each simulated on ``horizon / n_sequences``
     time units (so ``horizon`` units per regime), split by sequence into train, dev and test.
-    Payloads are :class:`~streams.events.EventSequences`: ``train`` and ``test``, with ``dev``,
-    the ``process`` and the oracle in the metadata. ``metadata["oracle"]`` holds the exact
-    log-likelihood per event of the test sequences under the true parameters, in the
-    conditioned-on-first-event convention of :mod:`tpp`.
+    Payloads are :class:`~streams.events.EventSequences`: ``train`` and ``test``, with ``dev``
+    (None when the split leaves it no sequence), the ``process`` and the oracle in the
+    metadata. ``metadata["oracle"]`` holds the exact log-likelihood per event of the test
+    sequences under the true parameters, in the conditioned-on-first-event convention of
+    :mod:`tpp`.
 
     Examples
     --------
@@ -234,13 +285,26 @@ def hawkes_drift_stream(
     (Stream(name='hawkes_drift', n_experiences=2, seed=0), 2)
     >>> -3.0 < stream[1].metadata["oracle"] < 0.0
     True
+
+    Raises
+    ------
+    ValueError
+        For ``n_regimes``, ``n_types`` or ``n_sequences`` not an int >= 1, ``horizon`` not a
+        finite float > 0, or a ``split`` that leaves no training or no test sequence.
     """
+    constraints = {name: [COUNT] for name in ("n_regimes", "n_types", "n_sequences")}
+    constraints["horizon"] = [POSITIVE_FLOAT]
+    arguments = dict(n_regimes=n_regimes, n_types=n_types, horizon=horizon, n_sequences=n_sequences)
+    check_params(constraints, arguments, "hawkes_drift_stream")
+    _check_split(split, n_sequences)
     rng = check_random_state(seed)
     experiences = []
     for index in range(n_regimes):
         process = random_hawkes(n_types, random_state=rng)
         sequences = process.sample(n_sequences, horizon / n_sequences, rng, min_events=3)
-        train, dev, test = (sequences.subset(part) for part in _split(n_sequences, rng, split))
+        train, dev, test = _split(n_sequences, rng, split)
+        train, test = sequences.subset(train), sequences.subset(test)
+        dev = sequences.subset(dev) if len(dev) else None  # too few sequences for a dev set
         oracle = oracle_log_likelihood(process, test)
         metadata = {"dev": dev, "process": process, "oracle": oracle, "regime": index}
         experiences.append(Experience(index, train, test, metadata))
@@ -252,6 +316,21 @@ def oracle_log_likelihood(process: HawkesProcess, sequences: EventSequences) -> 
 
     The convention is that of :mod:`tpp`: each sequence is conditioned on its first event (which
     is not counted), and the integral runs from the first event to the last.
+
+    Raises
+    ------
+    ValueError
+        For sequences with another number of types than the process, or without a sequence
+        of two or more events.
     """
+    if not isinstance(sequences, EventSequences):
+        raise TypeError(f"sequences must be EventSequences, got {type(sequences).__name__}")
+    if sequences.dim_process != process.n_types:
+        raise ValueError(
+            f"sequences have dim_process={sequences.dim_process}, but the process has "
+            f"{process.n_types} types"
+        )
+    if sequences.n_events == len(sequences):
+        raise ValueError("sequences must hold at least one sequence with two or more events")
     total = sum(process.log_likelihood(t, k, condition_on_first=True) for t, k in sequences)
     return total / float(sequences.n_events - len(sequences))

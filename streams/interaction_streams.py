@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import itertools
+from numbers import Integral
 from typing import NamedTuple
 
 import numpy as np
 
+from continual.validation import COUNT, StrOptions, check_params
 from streams.experience import Experience, Stream
 from streams.interactions import Interactions
 
@@ -35,6 +37,12 @@ class RankingTest(NamedTuple):
 
 
 _ORDERS = ("auto", "time", "random", "id")
+_CONSTRAINTS = {
+    "n_blocks": [COUNT],
+    "order": [StrOptions(set(_ORDERS))],
+    "seed": [Integral, np.random.Generator, None],
+    "name": [str],
+}
 
 
 def interaction_blocks(
@@ -63,7 +71,7 @@ def interaction_blocks(
     data
         The interactions.
     n_blocks
-        Number of blocks, at least 1 and at most ``len(data)``.
+        Number of blocks, an int at least 1 and at most ``len(data)`` (numpy ints too).
     order
         ``"time"`` (by timestamp, stable), ``"random"`` (a seeded shuffle), ``"id"`` (by user then
         item ID, so later blocks bring new users) or ``"auto"`` (time when timestamps exist,
@@ -72,6 +80,14 @@ def interaction_blocks(
         Seed of the random order.
     name
         The stream's name.
+
+    Raises
+    ------
+    ValueError
+        Naming the parameter and its value: ``n_blocks`` not an int in ``[1, len(data)]``,
+        an unknown ``order``, ``order="time"`` without timestamps.
+    TypeError
+        When ``data`` is not an :class:`Interactions`.
 
     Examples
     --------
@@ -89,12 +105,14 @@ def interaction_blocks(
     """
     if not isinstance(data, Interactions):
         raise TypeError(f"data must be an Interactions, got {type(data).__name__}")
-    if isinstance(n_blocks, bool) or not isinstance(n_blocks, int) or n_blocks < 1:
-        raise ValueError(f"n_blocks must be a positive int, got {n_blocks!r}")
+    check_params(
+        _CONSTRAINTS,
+        {"n_blocks": n_blocks, "order": order, "seed": seed, "name": name},
+        "interaction_blocks",
+    )
+    n_blocks = int(n_blocks)
     if n_blocks > len(data):
         raise ValueError(f"n_blocks must be at most len(data)={len(data)}, got {n_blocks}")
-    if order not in _ORDERS:
-        raise ValueError(f"order must be one of {_ORDERS}, got {order!r}")
     if order == "time" and data.times is None:
         raise ValueError("order='time' needs timestamps, but data.times is None")
     if order == "auto":

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from numbers import Integral
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["Interactions"]
+from continual.validation import check_ids
+
+__all__ = ["ID_LIMIT", "Interactions"]
 
 
 class Interactions:
@@ -21,13 +24,23 @@ class Interactions:
     Parameters
     ----------
     users, items
-        Non-negative integer IDs, one per interaction.
+        Integer IDs in ``[0, 2**31)``, one per interaction (whole-number floats are read as
+        integers).
     times
-        Optional timestamps, one per interaction.
+        Optional timestamps, one per interaction (finite numbers).
     ratings
-        Optional ratings, one per interaction.
+        Optional ratings, one per interaction (finite numbers).
     n_users, n_items
         Declared vocabulary sizes; every ID must be below them.
+
+    Raises
+    ------
+    ValueError
+        Naming the argument, the first bad value and its position: an ID that is negative,
+        fractional, NaN or too large for int32, a NaN or infinite time or rating, arrays of
+        different lengths, a declared vocabulary smaller than the largest ID.
+    TypeError
+        For IDs, times or ratings that are not numbers.
 
     Examples
     --------
@@ -171,45 +184,49 @@ class Interactions:
         return self.select(~is_test), self.select(is_test)
 
 
+#: IDs are stored as int32: every ID must lie below this.
+ID_LIMIT = int(np.iinfo(np.int32).max) + 1
+
+
 def _ids(name: str, values: Any) -> np.ndarray:
     array = np.asarray(values)
     if array.ndim != 1:
         raise ValueError(f"{name} must be 1-D, got an array of shape {array.shape}")
     if array.size == 0:
         return np.zeros(0, dtype=np.int32)
-    if array.dtype.kind == "f":
-        if not np.all(np.isfinite(array)) or not np.all(array == np.round(array)):
-            bad = array[~np.isfinite(array) | (array != np.round(array))][0]
-            raise ValueError(f"{name} must be integer IDs, got the non-integer value {bad!r}")
-    elif array.dtype.kind not in "iu":
-        raise TypeError(f"{name} must hold integer IDs, got dtype {array.dtype}")
-    if array.min() < 0:
-        raise ValueError(f"{name} must be non-negative IDs, got {int(array.min())}")
-    if array.max() > np.iinfo(np.int32).max:
-        raise ValueError(f"{name} must fit int32, got the ID {int(array.max())}")
-    return array.astype(np.int32)
+    return check_ids(array, name, upper=ID_LIMIT).astype(np.int32)
 
 
 def _column(name: str, values: Any, size: int, what: str) -> np.ndarray:
     array = np.asarray(values)
     if array.shape != (size,):
         raise ValueError(f"{name} must hold one {what} per interaction ({size}), got {array.shape}")
+    if array.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must be numeric, got dtype {array.dtype} ({values!r:.80})")
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        position = int(np.flatnonzero(~np.isfinite(array))[0])
+        raise ValueError(
+            f"{name} must hold finite {what}s; got {array[position].item()!r} at position "
+            f"{position}"
+        )
     if name == "ratings":
-        return array.astype(np.float32)
-    if array.dtype.kind in "iu":
+        ratings = array.astype(np.float32)
+        if not np.isfinite(ratings).all():
+            position = int(np.flatnonzero(~np.isfinite(ratings))[0])
+            raise ValueError(
+                f"ratings must fit float32; got {array[position].item()!r} at position {position}"
+            )
+        return ratings
+    if array.dtype.kind in "iu" or np.all(array == np.round(array)):
         return array.astype(np.int64)
-    if array.dtype.kind == "f" and np.all(array == np.round(array)):
-        return array.astype(np.int64)
-    if array.dtype.kind == "f":
-        return array.astype(np.float64)
-    raise TypeError(f"{name} must be numeric, got dtype {array.dtype}")
+    return array.astype(np.float64)
 
 
 def _vocabulary(name: str, declared: int | None, ids: np.ndarray) -> int:
     needed = int(ids.max()) + 1 if ids.size else 0
     if declared is None:
         return needed
-    if isinstance(declared, bool) or not isinstance(declared, int | np.integer) or declared < 0:
+    if isinstance(declared, bool) or not isinstance(declared, Integral) or declared < 0:
         raise ValueError(f"{name} must be a non-negative int, got {declared!r}")
     if needed > declared:
         raise ValueError(f"{name}={declared} is too small: the data holds the ID {needed - 1}")

@@ -1,16 +1,25 @@
 """Loaders for recommendation data: the LightGCN format and delimited interaction tables.
 
-Both read plain text and raise ``ValueError`` naming the file and the line number of the first
-malformed line.
+Both read UTF-8 text. Every parse error is a ``ValueError`` that names the file, the line
+number and the field of the first malformed line, and quotes the offending text: an ID that is
+not a whole number in ``[0, 2**31)`` (``1e20``, ``-3``, ``nan``, ``x``), a NaN or infinite
+rating or timestamp, a line with too few fields. A binary file (bytes that are not UTF-8
+text, or a NUL byte) and a file without any interaction are errors too, and an error on a
+last line that has no newline says the file may be truncated.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
-from streams.interactions import Interactions
+from continual.validation import NON_NEGATIVE_INT, check_params
+from streams.interactions import ID_LIMIT, Interactions
 
 __all__ = ["load_interaction_table", "load_lightgcn", "read_lightgcn"]
 
@@ -29,6 +38,13 @@ def read_lightgcn(
     n_users, n_items
         Declared vocabulary sizes (default: largest ID plus one).
 
+    Raises
+    ------
+    ValueError
+        Naming the file, the line and the field: an ID that is not a whole number in
+        ``[0, 2**31)``, a binary file, a file without interactions, a declared vocabulary
+        smaller than the largest ID.
+
     Examples
     --------
     >>> import tempfile, pathlib
@@ -41,29 +57,19 @@ def read_lightgcn(
     """
     users: list[np.ndarray] = []
     items: list[np.ndarray] = []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            fields = line.split()
-            if not fields:
-                continue
-            try:
-                row = np.array(fields, dtype=np.int64)
-            except ValueError:
-                raise ValueError(
-                    f"{path}, line {number}: expected integer IDs 'user item item ...', "
-                    f"got {line.strip()[:80]!r}"
-                ) from None
-            if row.min() < 0:
-                raise ValueError(
-                    f"{path}, line {number}: IDs must be non-negative, got {int(row.min())}"
-                )
-            users.append(np.full(row.size - 1, row[0]))
-            items.append(row[1:])
-    if not users:
-        return Interactions([], [], n_users=n_users or 0, n_items=n_items or 0)
-    return Interactions(
-        np.concatenate(users), np.concatenate(items), n_users=n_users, n_items=n_items
-    )
+    for line in _lines(path):
+        fields = line.text.split()
+        if not fields:
+            continue
+        row = _lightgcn_row(line, fields)
+        users.append(np.full(row.size - 1, row[0]))
+        items.append(row[1:])
+    if not any(row.size for row in items):
+        raise ValueError(f"{path}: no interactions: the file is empty (or every user has no item)")
+    with _naming(path):
+        return Interactions(
+            np.concatenate(users), np.concatenate(items), n_users=n_users, n_items=n_items
+        )
 
 
 def load_lightgcn(folder: str | Path) -> tuple[Interactions, Interactions]:
@@ -79,6 +85,11 @@ def load_lightgcn(folder: str | Path) -> tuple[Interactions, Interactions]:
     >>> train, test = load_lightgcn(folder)
     >>> (len(train), len(test), train.n_items, test.n_items)
     (3, 2, 4, 4)
+
+    Raises
+    ------
+    ValueError
+        As :func:`read_lightgcn`, naming the file (``train.txt`` or ``test.txt``).
     """
     folder = Path(folder)
     train, test = read_lightgcn(folder / "train.txt"), read_lightgcn(folder / "test.txt")
@@ -95,7 +106,7 @@ def load_interaction_table(
     rating_col: int | None = None,
     time_col: int | None = None,
     skip_header: bool = False,
-    comment: str = "#",
+    comment: str | None = "#",
 ) -> Interactions:
     """Read a delimited (user, item[, rating, timestamp]) table.
 
@@ -113,7 +124,16 @@ def load_interaction_table(
     skip_header
         Skip the first line (RecBole's ``user_id:token ...`` header).
     comment
-        Lines starting with this are skipped.
+        Lines starting with this are skipped (None: no comment lines).
+
+    Raises
+    ------
+    ValueError
+        Naming the file, the line and the field: a user or item that is not a whole number
+        in ``[0, 2**31)``, a rating or timestamp that is not a finite number, a line with too
+        few fields, a binary file, a file without interactions; or naming the parameter: a
+        column position that is not a non-negative int, two fields in one column, an empty
+        ``sep``.
 
     Examples
     --------
@@ -125,42 +145,174 @@ def load_interaction_table(
     >>> data.users.tolist(), data.ratings.tolist(), data.times.tolist()
     ([1, 2], [4.0, 3.0], [881250949, 881250950])
     """
-    columns = {"user_col": user_col, "item_col": item_col}
-    columns.update(
-        {k: v for k, v in (("rating_col", rating_col), ("time_col", time_col)) if v is not None}
+    check_params(
+        _TABLE_CONSTRAINTS,
+        {
+            "user_col": user_col,
+            "item_col": item_col,
+            "rating_col": rating_col,
+            "time_col": time_col,
+            "sep": sep,
+            "skip_header": skip_header,
+            "comment": comment,
+        },
+        "load_interaction_table",
     )
-    for name, value in columns.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ValueError(f"{name} must be a non-negative int, got {value!r}")
+    if sep == "":
+        raise ValueError("The 'sep' parameter of load_interaction_table must not be ''.")
+    columns = {"user": user_col, "item": item_col, "rating": rating_col, "time": time_col}
+    columns = {field: int(col) for field, col in columns.items() if col is not None}
+    _distinct(columns)
     width = max(columns.values()) + 1
-    rows: list[list[float]] = []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if (skip_header and number == 1) or not line.strip() or line.startswith(comment):
-                continue
-            fields = line.rstrip("\n").split(sep)
-            if len(fields) < width:
-                raise ValueError(
-                    f"{path}, line {number}: expected at least {width} fields separated by "
-                    f"{sep!r}, got {len(fields)} in {line.strip()[:80]!r}"
+    parsed: dict[str, list[float]] = {field: [] for field in columns}
+    for line in _lines(path):
+        if (skip_header and line.number == 1) or not line.text.strip():
+            continue
+        if comment and line.text.startswith(comment):
+            continue
+        fields = line.text.rstrip("\r\n").split(sep)
+        if len(fields) < width:
+            raise line.error(
+                f"expected at least {width} fields separated by {sep!r}, got {len(fields)} in "
+                f"{line.text.strip()[:80]!r}"
+            )
+        for field, col in columns.items():
+            parsed[field].append(_PARSERS[field](line, fields[col], f"{field} field ({col})"))
+    if not parsed["user"]:
+        raise ValueError(
+            f"{path}: no interaction lines: the file is empty (or holds only blank, comment or "
+            "header lines)"
+        )
+    extra = {name: parsed[field] for name, field in (("ratings", "rating"), ("times", "time"))
+             if field in parsed}  # fmt: skip
+    with _naming(path):
+        return Interactions(parsed["user"], parsed["item"], **extra)
+
+
+_TABLE_CONSTRAINTS = {
+    "user_col": [NON_NEGATIVE_INT],
+    "item_col": [NON_NEGATIVE_INT],
+    "rating_col": [NON_NEGATIVE_INT, None],
+    "time_col": [NON_NEGATIVE_INT, None],
+    "sep": [str, None],
+    "skip_header": ["boolean"],
+    "comment": [str, None],
+}
+
+
+def _distinct(columns: dict[str, int]) -> None:
+    """Raise ValueError when two fields are read from the same column."""
+    seen: dict[int, str] = {}
+    for field, col in columns.items():
+        if col in seen:
+            raise ValueError(
+                f"{field}_col={col} is the column of {seen[col]}_col: each field needs its own "
+                "column"
+            )
+        seen[col] = field
+
+
+class _Line(NamedTuple):
+    """One decoded line of a file, for the parsers and their messages."""
+
+    path: str | Path
+    number: int
+    text: str
+    complete: bool  # it ends with a newline
+
+    def error(self, message: str) -> ValueError:
+        """A ValueError naming the file and the line (and a possible truncation)."""
+        hint = "" if self.complete else " (the file ends inside this line: is it truncated?)"
+        return ValueError(f"{self.path}, line {self.number}: {message}{hint}")
+
+
+def _lines(path: str | Path) -> Iterator[_Line]:
+    """The lines of ``path`` decoded as UTF-8; a binary file raises ValueError naming the line."""
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            line = _Line(path, number, "", raw.endswith(b"\n"))
+            nul = raw.find(b"\x00")
+            if nul >= 0:
+                raise line.error(
+                    f"a NUL byte at column {nul + 1}: expected text; is this a binary file?"
                 )
             try:
-                rows.append([float(fields[c]) for c in columns.values()])
-            except ValueError:
-                raise ValueError(
-                    f"{path}, line {number}: expected numeric fields, got {line.strip()[:80]!r}"
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise line.error(
+                    f"byte {raw[error.start]:#04x} at column {error.start + 1} is not UTF-8 text; "
+                    "is this a binary file?"
                 ) from None
-            user, item = rows[-1][0], rows[-1][1]
-            if user < 0 or item < 0 or user != int(user) or item != int(item):
-                raise ValueError(
-                    f"{path}, line {number}: user and item must be non-negative integers, "
-                    f"got {line.strip()[:80]!r}"
-                )
-    table = np.array(rows, dtype=np.float64).reshape(-1, len(columns))
-    names = list(columns)
-    extra = {
-        key: table[:, names.index(col)]
-        for key, col in (("ratings", "rating_col"), ("times", "time_col"))
-        if col in names
-    }
-    return Interactions(table[:, 0].astype(np.int64), table[:, 1].astype(np.int64), **extra)
+            yield line._replace(text=text)
+
+
+def _lightgcn_row(line: _Line, fields: list[str]) -> np.ndarray:
+    """The IDs of a ``user item item ...`` line as int64 (a fast path, then per field)."""
+    try:
+        row = np.array(fields, dtype=np.int64)
+    except (ValueError, OverflowError):
+        row = None
+    if row is None or row.min() < 0 or row.max() >= ID_LIMIT:
+        names = ("user", *["item"] * (len(fields) - 1))
+        row = np.array(
+            [_parse_id(line, token, f"{name} field ({position})")
+             for position, (name, token) in enumerate(zip(names, fields, strict=True))],
+            dtype=np.int64,
+        )  # fmt: skip
+    return row
+
+
+def _parse_id(line: _Line, token: str, field: str) -> int:
+    """An ID in ``[0, 2**31)``: an int, or a float with a whole value (``"3.0"``)."""
+    try:
+        value = int(token)
+    except ValueError:
+        try:
+            number = float(token)
+        except ValueError:
+            raise line.error(f"the {field} must be an integer ID, got {token!r}") from None
+        if not number.is_integer():
+            raise line.error(f"the {field} must be a whole-number ID, got {token!r}") from None
+        value = int(number)
+    if not 0 <= value < ID_LIMIT:
+        raise line.error(f"the {field} must be an ID in [0, {ID_LIMIT}), got {token!r}")
+    return value
+
+
+def _parse_number(line: _Line, token: str, field: str) -> float:
+    """A finite float (NaN and infinity are errors)."""
+    try:
+        value = float(token)
+    except ValueError:
+        raise line.error(f"the {field} must be a number, got {token!r}") from None
+    if not math.isfinite(value):
+        raise line.error(f"the {field} must be a finite number, got {token!r}")
+    return value
+
+
+def _parse_time(line: _Line, token: str, field: str) -> float:
+    """An int timestamp (exact, even beyond 2**53), else a finite float."""
+    try:
+        value = int(token)
+    except ValueError:
+        return _parse_number(line, token, field)
+    if not -(2**63) <= value < 2**63:
+        raise line.error(f"the {field} must fit int64, got {token!r}")
+    return value
+
+
+_PARSERS: dict[str, Callable[[_Line, str, str], float]] = {
+    "user": _parse_id,
+    "item": _parse_id,
+    "rating": _parse_number,
+    "time": _parse_time,
+}
+
+
+@contextmanager
+def _naming(path: str | Path) -> Iterator[None]:
+    """Prefix the ValueError of the block with the file's name."""
+    try:
+        yield
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None

@@ -10,7 +10,40 @@ from torch import nn
 from tpp.prompt_pool import PromptPool
 from tpp.softplus import IntensityHead
 
-__all__ = ["AttNHP"]
+__all__ = ["AttNHP", "check_attention_sizes"]
+
+
+def check_attention_sizes(
+    d_model: int,
+    d_time: int,
+    n_heads: int,
+    *,
+    names: tuple[str, str, str] = ("d_model", "d_time", "n_heads"),
+    owner: str = "AttNHP",
+) -> None:
+    """Raise ValueError unless ``d_time`` is even (half sines, half cosines) and ``n_heads``
+    divides the token size ``d_model + d_time``.
+
+    ``names`` are the three parameters' names in ``owner`` (an estimator may call them
+    ``hidden_size``, ``time_size`` and ``n_heads``).
+
+    Examples
+    --------
+    >>> check_attention_sizes(4, 4, 3)
+    Traceback (most recent call last):
+    ...
+    ValueError: The 'n_heads' parameter of AttNHP must divide d_model + d_time = 8. Got 3 instead.
+    """
+    model, time, heads = names
+    if d_time < 2 or d_time % 2:
+        raise ValueError(
+            f"The {time!r} parameter of {owner} must be an even int >= 2. Got {d_time!r} instead."
+        )
+    if n_heads < 1 or (d_model + d_time) % n_heads:
+        raise ValueError(
+            f"The {heads!r} parameter of {owner} must divide {model} + {time} = "
+            f"{d_model + d_time}. Got {n_heads!r} instead."
+        )
 
 
 def time_embedding(times: torch.Tensor, size: int) -> torch.Tensor:
@@ -77,12 +110,7 @@ class AttNHP(nn.Module):
         prompts: dict | None = None,
     ) -> None:
         super().__init__()
-        if d_time < 2 or d_time % 2:
-            raise ValueError(f"d_time must be an even number >= 2, got {d_time}")
-        if (d_model + d_time) % n_heads:
-            raise ValueError(
-                f"d_model + d_time must be a multiple of n_heads={n_heads}, got {d_model + d_time}"
-            )
+        check_attention_sizes(d_model, d_time, n_heads)
         self.n_types, self.n_heads = n_types, n_heads
         self.d_type, self.d_time = d_model, d_time
         self.d_token = d_token = d_model + d_time

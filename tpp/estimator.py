@@ -6,10 +6,10 @@ Reading event sequences, the Learner's TPP batches, forward pass and loss, and t
 from __future__ import annotations
 
 import functools
-import numbers
 from abc import abstractmethod
 from collections.abc import Mapping
-from typing import Any
+from numbers import Integral
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -20,6 +20,7 @@ from continual.learner import Learner, optimizer_state_nbytes
 from continual.measure import nbytes
 from continual.plugin import Plugin
 from continual.precision import PRECISIONS, Precision
+from continual.validation import COUNT, POSITIVE_FLOAT, Interval, StrOptions
 from streams.easytpp import as_event_sequences
 from streams.events import EventSequences
 from tpp.batches import event_batches, make_batch
@@ -50,6 +51,13 @@ class TPPEstimator(BudgetedEstimator):
     next-time RMSE (``n_draws`` thinning draws per prediction), the most-frequent-type baseline
     and the number of scored events; :meth:`predict` gives the next event after each sequence.
 
+    Every hyperparameter is checked at ``fit`` / ``partial_fit`` (and again at ``score``,
+    ``scores`` and ``predict``) against ``_parameter_constraints``, merged along the class
+    hierarchy (:mod:`continual.validation`): a ``ValueError`` names the parameter, the value
+    and what was expected, before anything changes. numpy scalars are accepted wherever
+    Python numbers are. Event input goes through :func:`streams.easytpp.as_event_sequences`,
+    whose errors name the sequence, the field, the value and its position.
+
     Subclasses store their hyperparameters in ``__init__`` (at least those of
     :class:`~continual.estimator.BudgetedEstimator` and ``lr``, ``epochs``, ``batch_size``,
     ``n_points``, ``n_draws``, ``time_scale``, ``max_length``, ``truncate``, ``precision``)
@@ -70,6 +78,18 @@ class TPPEstimator(BudgetedEstimator):
         As in :class:`~continual.estimator.BudgetedEstimator`.
     """
 
+    _parameter_constraints: ClassVar[dict[str, Any]] = {
+        "lr": [POSITIVE_FLOAT],
+        "epochs": [COUNT],
+        "batch_size": [COUNT],
+        "n_points": [COUNT],
+        "n_draws": [COUNT],
+        "time_scale": [POSITIVE_FLOAT],
+        "max_length": [Interval(Integral, 2, None, closed="left"), None],
+        "truncate": ["boolean"],
+        "precision": [StrOptions(set(PRECISIONS))],
+    }
+
     # ----------------------------------------------------------- to implement
     @abstractmethod
     def _make_model(self, n_types: int) -> torch.nn.Module:
@@ -80,7 +100,8 @@ class TPPEstimator(BudgetedEstimator):
         """The strategy's plugins (``seed_`` is set)."""
 
     def _check_params(self) -> None:
-        """Raise ValueError for a bad hyperparameter, before anything changes."""
+        """Raise ValueError for a bad combination of hyperparameters (each one alone is
+        checked against ``_parameter_constraints`` before), before anything changes."""
 
     def _model_accounts(self, model: torch.nn.Module) -> dict[str, Any]:
         """Accounts the model's parts are charged to before the Learner's ``model`` account
@@ -92,21 +113,10 @@ class TPPEstimator(BudgetedEstimator):
         if y is not None:
             raise ValueError(f"y must be None: event sequences carry their own marks, got {y!r}")
         self._check_params()
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
-        scale, draws = self.time_scale, self.n_draws
-        if isinstance(scale, bool) or not isinstance(scale, numbers.Real) or not scale > 0:
-            raise ValueError(f"time_scale must be a positive number, got {scale!r}")
-        if isinstance(draws, bool) or not isinstance(draws, numbers.Integral) or draws < 1:
-            raise ValueError(f"n_draws must be a positive int, got {draws!r}")
         data = as_event_sequences(X, None if first else self.n_types_)
         max_length = self.max_length
         if max_length is None:
             return data
-        if isinstance(max_length, bool) or not isinstance(max_length, numbers.Integral):
-            raise ValueError(f"max_length must be an int >= 2 or None, got {max_length!r}")
-        if max_length < 2:
-            raise ValueError(f"max_length must be an int >= 2 or None, got {max_length!r}")
         longest = int(data.lengths.max()) if len(data) else 0
         if longest <= max_length:
             return data
@@ -121,9 +131,8 @@ class TPPEstimator(BudgetedEstimator):
         self.n_types_ = int(data.dim_process)
         gaps = data.gaps()  # 0 at each sequence's first event
         self.horizon_ = float(max(float(gaps.max()) if gaps.size else 1.0, 1e-6) / self.time_scale)
-        self.frequent_type_ = int(
-            np.bincount(data.types.astype(np.int64), minlength=self.n_types_).argmax()
-        )
+        types, counts = np.unique(data.types, return_counts=True)  # not n_types_ wide
+        self.frequent_type_ = int(types[counts.argmax()])
 
     def _planned_bytes(self, data: EventSequences) -> Mapping[str, int]:
         """On the first call: the model's accounts, its Adam state and the plugins' stores,
@@ -158,12 +167,12 @@ class TPPEstimator(BudgetedEstimator):
             plugins=self._make_plugins(),
             accountant=self.accountant_,
             optimizer="adam",
-            lr=self.lr,
+            lr=float(self.lr),
             loss=functools.partial(training_loss, match_weight=self._match_weight()),
             forward=functools.partial(sequence_log_likelihood, n_points=self.n_points),
             batches=functools.partial(event_batches, time_scale=self.time_scale),
-            epochs=self.epochs,
-            batch_size=self.batch_size,
+            epochs=int(self.epochs),
+            batch_size=int(self.batch_size),
             keep_optimizer=True,
             seed=self.seed_,
             verbose=self.verbose,
@@ -186,6 +195,7 @@ class TPPEstimator(BudgetedEstimator):
     # -------------------------------------------------------------- inference
     def _read(self, X: Any) -> EventSequences:
         check_is_fitted(self, "learner_")
+        self._check_shared_params()  # parameters set after fitting are read here too
         return self._validate_input(X, first=False)
 
     def score(self, X: Any, y: Any = None) -> float:

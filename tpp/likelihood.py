@@ -15,6 +15,8 @@ order ``gap^3 / S^2`` times the curvature of the intensity.
 
 from __future__ import annotations
 
+import numbers
+
 import torch
 
 __all__ = [
@@ -33,9 +35,9 @@ def integration_fractions(n_points: int) -> torch.Tensor:
     >>> integration_fractions(4).tolist()
     [0.125, 0.375, 0.625, 0.875]
     """
-    if isinstance(n_points, bool) or not isinstance(n_points, int) or n_points < 1:
+    if isinstance(n_points, bool) or not isinstance(n_points, numbers.Integral) or n_points < 1:
         raise ValueError(f"n_points must be a positive int, got {n_points!r}")
-    return (torch.arange(n_points, dtype=torch.float32) + 0.5) / n_points
+    return (torch.arange(int(n_points), dtype=torch.float32) + 0.5) / int(n_points)
 
 
 def log_likelihood_from_intensities(

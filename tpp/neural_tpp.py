@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from numbers import Integral
+from typing import Any, ClassVar
 
 import torch
 
 from continual.plugin import Plugin
-from tpp.attnhp import AttNHP
+from continual.validation import COUNT, NON_NEGATIVE_FLOAT, Interval, StrOptions
+from tpp.attnhp import AttNHP, check_attention_sizes
 from tpp.estimator import TPPEstimator
 from tpp.ewc import EWC
 from tpp.nhp import NHP
@@ -64,28 +67,30 @@ class NeuralTPP(TPPEstimator):
     model
         ``"nhp"`` (continuous-time LSTM) or ``"attnhp"``.
     hidden_size
-        NHP state size, or AttNHP type-embedding size.
+        NHP state size, or AttNHP type-embedding size (an int >= 1).
     time_size
-        AttNHP time-embedding size (ignored by NHP); an AttNHP token has
+        AttNHP time-embedding size, an even int >= 2 (ignored by NHP); an AttNHP token has
         ``hidden_size + time_size`` entries.
     n_layers, n_heads
-        AttNHP layers and heads (ignored by NHP).
+        AttNHP layers and heads, ints >= 1, ``n_heads`` dividing ``hidden_size + time_size``
+        (ignored by NHP).
     strategy
         One of the strategies above.
     ewc_lambda
-        EWC penalty weight.
+        EWC penalty weight, a finite float >= 0.
     lr, epochs, batch_size
-        Adam learning rate, passes per window and sequences per batch.
+        Adam learning rate (a finite float > 0), passes per window and sequences per batch
+        (ints >= 1).
     n_points
-        Midpoint-rule points per inter-event interval for the integral.
+        Midpoint-rule points per inter-event interval for the integral (an int >= 1).
     n_draws
-        Thinning draws per predicted event (:meth:`scores`, :meth:`predict`).
+        Thinning draws per predicted event (:meth:`scores`, :meth:`predict`; an int >= 1).
     time_scale
         Times are divided by it before they reach the model (log-likelihoods are per event in
-        those units).
+        those units); a finite float > 0.
     max_length, truncate
-        Longest accepted sequence; longer ones raise ValueError unless ``truncate`` keeps the
-        first ``max_length`` events.
+        Longest accepted sequence (an int >= 2, or None for no limit); longer ones raise
+        ValueError unless ``truncate`` (a bool) keeps the first ``max_length`` events.
     budget, random_state, verbose, device, rollback
         As in :class:`~continual.estimator.BudgetedEstimator`: the byte budget of
         ``accountant_``; the seed of initialisation, batch order, the strategy's choices and
@@ -108,6 +113,16 @@ class NeuralTPP(TPPEstimator):
     >>> est.score(rows) < 0, est.accountant_.ledger().accounts
     (True, {'model': 3984, 'optimizer': 7992})
     """
+
+    _parameter_constraints: ClassVar[dict[str, Any]] = {
+        "model": [StrOptions(set(MODELS))],
+        "hidden_size": [COUNT],
+        "time_size": [Interval(Integral, 2, None, closed="left")],
+        "n_layers": [COUNT],
+        "n_heads": [COUNT],
+        "strategy": [StrOptions(set(STRATEGIES))],
+        "ewc_lambda": [NON_NEGATIVE_FLOAT],
+    }
 
     def __init__(
         self,
@@ -157,10 +172,10 @@ class NeuralTPP(TPPEstimator):
         self.rollback = rollback
 
     def _check_params(self) -> None:
-        if self.strategy not in STRATEGIES:
-            raise ValueError(f"strategy must be one of {list(STRATEGIES)}, got {self.strategy!r}")
-        if self.model not in MODELS:
-            raise ValueError(f"model must be one of {list(MODELS)}, got {self.model!r}")
+        if self.model == "attnhp":
+            names = ("hidden_size", "time_size", "n_heads")
+            sizes = (self.hidden_size, self.time_size, self.n_heads)
+            check_attention_sizes(*sizes, names=names, owner=type(self).__name__)
 
     def _make_model(self, n_types: int) -> torch.nn.Module:
         return MODELS[self.model](self, n_types)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from sklearn.utils.validation import check_is_fitted
 
 from continual.estimator import BudgetedEstimator
+from continual.validation import POSITIVE_FLOAT
 from streams.easytpp import as_event_sequences
 from streams.events import EventSequences
 
@@ -32,7 +33,8 @@ class PoissonTPP(BudgetedEstimator):
     Parameters
     ----------
     time_scale
-        Times are divided by it, as in :class:`tpp.NeuralTPP`.
+        Times are divided by it, as in :class:`tpp.NeuralTPP` (a finite float > 0, checked
+        at ``fit``, ``partial_fit`` and ``score``).
     budget, random_state, verbose, device, rollback
         As in :class:`~continual.estimator.BudgetedEstimator` (nothing here is random; the
         device needs float64, which MPS lacks).
@@ -47,6 +49,8 @@ class PoissonTPP(BudgetedEstimator):
     >>> model.accountant_.ledger().accounts
     {'counts': 16, 'exposure': 8}
     """
+
+    _parameter_constraints: ClassVar[dict[str, Any]] = {"time_scale": [POSITIVE_FLOAT]}
 
     def __init__(
         self,
@@ -69,9 +73,6 @@ class PoissonTPP(BudgetedEstimator):
     def _validate_input(self, X: Any, y: Any = None, *, first: bool) -> EventSequences:
         if y is not None:
             raise ValueError(f"y must be None: event sequences carry their own marks, got {y!r}")
-        scale = self.time_scale
-        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not scale > 0:
-            raise ValueError(f"time_scale must be a positive number, got {scale!r}")
         return as_event_sequences(X, None if first else self.n_types_)
 
     def _initialize(self, data: EventSequences) -> None:
@@ -115,10 +116,14 @@ class PoissonTPP(BudgetedEstimator):
         return counts / max(float(self.exposure_), 1e-12)
 
     def score(self, X: Any, y: Any = None) -> float:
-        """Log-likelihood per event."""
+        """Log-likelihood per event (a ValueError when no event is scored: every sequence
+        of ``X`` holds one event)."""
         check_is_fitted(self, "counts_")
+        self._check_shared_params()  # parameters set after fitting are read here too
         data = self._validate_input(X, y, first=False)
         counts, exposure = self._statistics(data)
+        if not counts.sum():
+            raise ValueError("sequences must hold at least one sequence with two or more events")
         rates = self.rates_
         total = float(counts @ np.log(rates) - rates.sum() * exposure)
         return float(total / max(counts.sum(), 1.0))

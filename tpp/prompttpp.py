@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from numbers import Integral
+from typing import Any, ClassVar
 
 import torch
 
 from continual.plugin import Plugin
-from tpp.attnhp import AttNHP
+from continual.validation import COUNT, NON_NEGATIVE_FLOAT, Interval, StrOptions
+from tpp.attnhp import AttNHP, check_attention_sizes
 from tpp.estimator import TPPEstimator
 from tpp.prompt_schedule import AlternateUpdates, FreezeBackbone
 
@@ -41,12 +43,14 @@ class PromptTPP(TPPEstimator):
     Parameters
     ----------
     d_model, d_time, n_layers, n_heads
-        AttNHP type-embedding size, time-embedding size, layers and heads; a token has
-        ``d_model + d_time`` entries. The defaults are the reference's (32, 16, 2, 2).
+        AttNHP type-embedding size, time-embedding size (even), layers and heads, ints >= 1
+        (``d_time`` >= 2); a token has ``d_model + d_time`` entries, a multiple of
+        ``n_heads``. The defaults are the reference's (32, 16, 2, 2).
     n_prompts, prompt_length, top_n
-        Pool size ``M``, tokens per prompt ``Lp`` and prompts retrieved ``N``.
+        Pool size ``M``, tokens per prompt ``Lp`` and prompts retrieved ``N``, ints >= 1
+        with ``top_n <= n_prompts``.
     match_weight
-        Weight of the matching term in the loss (0.1 in the paper).
+        Weight of the matching term in the loss (0.1 in the paper), a finite float >= 0.
     alternate
         Update prompts and backbone on alternate batches.
     train_backbone
@@ -78,6 +82,19 @@ random_state, verbose, device, precision, rollback
        Zhang, J. and Zhou, J. (2023). Prompt-augmented Temporal Point Process for Streaming
        Event Sequence. NeurIPS.
     """
+
+    _parameter_constraints: ClassVar[dict[str, Any]] = {
+        "d_model": [COUNT],
+        "d_time": [Interval(Integral, 2, None, closed="left")],
+        "n_layers": [COUNT],
+        "n_heads": [COUNT],
+        "n_prompts": [COUNT],
+        "prompt_length": [COUNT],
+        "top_n": [COUNT],  # at most n_prompts: checked by PromptPool, on the meta device
+        "match_weight": [NON_NEGATIVE_FLOAT],
+        "alternate": ["boolean"],
+        "train_backbone": [StrOptions(set(BACKBONE_SCHEDULES))],
+    }
 
     def __init__(
         self,
@@ -133,11 +150,8 @@ random_state, verbose, device, precision, rollback
         self.rollback = rollback
 
     def _check_params(self) -> None:
-        if self.train_backbone not in BACKBONE_SCHEDULES:
-            raise ValueError(
-                f"train_backbone must be one of {list(BACKBONE_SCHEDULES)}, got "
-                f"{self.train_backbone!r}"
-            )
+        sizes = (self.d_model, self.d_time, self.n_heads)
+        check_attention_sizes(*sizes, owner=type(self).__name__)
 
     def _make_model(self, n_types: int) -> torch.nn.Module:
         prompts = {

@@ -3,23 +3,34 @@
 from __future__ import annotations
 
 import dataclasses
-import numbers
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from numbers import Integral
+from typing import Any, ClassVar
 
 import torch
 from sklearn.utils.validation import check_is_fitted
 
+from continual.accountant import MemoryAccountant
 from continual.budget import parse_budget
 from continual.estimator import BudgetedEstimator
 from continual.learner import optimizer_state_nbytes
 from continual.measure import nbytes
 from continual.plugin import Plugin
+from continual.validation import (
+    COUNT,
+    FRACTION,
+    NON_NEGATIVE_FLOAT,
+    NON_NEGATIVE_INT,
+    POSITIVE_FLOAT,
+    Interval,
+    InvalidParameterError,
+    StrOptions,
+)
 from strategies.memact.codec import RecallCodec
-from strategies.memact.curators import make_curator
+from strategies.memact.curators import CURATORS, make_curator
 from strategies.memact.dcpo import DCPOTrainer
 from strategies.memact.edits import PRUNE_TOOL, execute_call
-from strategies.memact.policy import CurationState, TinyCurationPolicy
+from strategies.memact.policy import CurationState, TinyCurationPolicy, prune_turn
 from strategies.memact.rollout import EDIT_INSTRUCTIONS
 from strategies.memact.working_memory import Message, WorkingMemory
 
@@ -43,15 +54,24 @@ def as_episodes(data: Any, part: str = "train") -> list[Any]:
     >>> stream = [SimpleNamespace(index=0, train=(ep, ep), test=(ep,))]
     >>> len(as_episodes(stream)), len(as_episodes(stream, "test")), len(as_episodes([ep]))
     (2, 1, 1)
+
+    Raises
+    ------
+    TypeError
+        ``data`` is not iterable, or an item is not an episode (naming its position).
+    ValueError
+        No episode at all (a stream whose ``part`` payloads are all empty, say so).
     """
     if part not in ("train", "test"):
         raise ValueError(f"part must be 'train' or 'test', got {part!r}")
     if not isinstance(data, Iterable) or isinstance(data, (str, bytes)):
         raise TypeError(f"episodes must be an iterable of episodes, got {type(data).__name__}")
     episodes: list[Any] = []
+    from_stream = False
     for item in data:
         if hasattr(item, part) and hasattr(item, "index"):
             episodes += list(getattr(item, part))
+            from_stream = True
         else:
             episodes.append(item)
     for position, episode in enumerate(episodes):
@@ -62,7 +82,8 @@ def as_episodes(data: Any, part: str = "train") -> list[Any]:
                 f" a {type(episode).__name__} lacks {', '.join(missing)}"
             )
     if not episodes:
-        raise ValueError("episodes must hold at least one episode, got none")
+        where = f"; the stream's experiences hold no {part} episodes" if from_stream else ""
+        raise ValueError(f"episodes must hold at least one episode, got none{where}")
     return episodes
 
 
@@ -103,22 +124,30 @@ class MemoryAsAction(BudgetedEstimator):
         such as ``"2 MB"``; None measures without a limit.
     context_budget
         The agent's context budget in bytes (int or string such as ``"240B"``); None uses
-        each episode's own budget.
+        each episode's own budget. A call whose episodes cannot take even one step under it
+        (the instructions, the first tool result and one turn) raises
+        :class:`~continual.BudgetExceededError` before anything is built.
     teacher
         Heuristic curator cloned in the warm start (a name of ``CURATORS``), or None to skip it.
     bc_epochs, bc_lr
-        Behaviour-cloning epochs over the first call's episodes, and their learning rate.
+        Behaviour-cloning epochs over the first call's episodes (an int >= 0), and their
+        learning rate (a finite float > 0).
     n_updates
-        DCPO updates per call.
+        DCPO updates per call (an int >= 0; 0 leaves the warm-started policy as it is).
     group_size, episodes_per_update, segments_per_group
-        G rollouts per episode, episodes per update, and n segments kept per group.
+        G rollouts per episode (an int >= 2: advantages compare the rollouts of a group),
+        episodes per update and n segments kept per group (ints >= 1).
     lr, clip, kl_coef, ppo_epochs, explore_fraction, normalize_std, final_mask, mode
-        DCPO settings (see :class:`DCPOTrainer`); ``mode="final"`` is the naive trainer.
-        Changed with ``set_params`` between calls, they apply from the next call.
+        DCPO settings (see :class:`DCPOTrainer`): ``lr`` and ``clip`` finite floats > 0,
+        ``kl_coef`` a finite float >= 0 (0: no KL term), ``ppo_epochs`` an int >= 1,
+        ``explore_fraction`` in [0, 1], ``final_mask`` ``"own"`` or ``"all"``, ``mode``
+        ``"dcpo"`` or ``"final"`` (the naive trainer). Changed with ``set_params`` between
+        calls, they apply from the next call.
     partial
         Train on partial credit instead of the strict reward.
     d_model, n_layers
-        Size of the policy (fixed by the first call).
+        Size of the policy (fixed by the first call): ``d_model`` a multiple of 4 (the
+        heads), ``n_layers`` an int >= 1.
     plugins
         Plugin factories: classes or importable functions returning a
         :class:`continual.Plugin`, called on every build (so :meth:`fit` starts fresh ones,
@@ -133,6 +162,10 @@ class MemoryAsAction(BudgetedEstimator):
         As in :class:`~continual.estimator.BudgetedEstimator`: the policy, its reference,
         the optimizers' state and the training batches live on ``device``; the agent's
         context (token IDs) and the sampling generators stay on the CPU.
+
+    Every parameter is checked at :meth:`fit` / :meth:`partial_fit` (its
+    ``_parameter_constraints``), before anything changes; numpy scalars are accepted
+    wherever Python numbers are and give the same run.
 
     Attributes
     ----------
@@ -171,6 +204,30 @@ class MemoryAsAction(BudgetedEstimator):
     peak               440,932  147.0%
     budget             300,000
     """
+
+    _parameter_constraints: ClassVar[dict[str, Any]] = {
+        "context_budget": "no_validation",  # parsed by parse_budget in _check_params
+        "teacher": [StrOptions(set(CURATORS)), None],
+        "bc_epochs": [NON_NEGATIVE_INT],
+        "bc_lr": [POSITIVE_FLOAT],
+        "n_updates": [NON_NEGATIVE_INT],
+        # group advantages compare at least two rollouts of an episode
+        "group_size": [Interval(Integral, 2, None, closed="left")],
+        "episodes_per_update": [COUNT],
+        "segments_per_group": [COUNT],
+        "lr": [POSITIVE_FLOAT],
+        "clip": [POSITIVE_FLOAT],
+        "kl_coef": [NON_NEGATIVE_FLOAT],
+        "ppo_epochs": [COUNT],
+        "explore_fraction": [FRACTION],
+        "normalize_std": ["boolean"],
+        "final_mask": [StrOptions({"own", "all"})],
+        "mode": [StrOptions({"dcpo", "final"})],
+        "partial": ["boolean"],
+        "d_model": [COUNT],  # and a multiple of 4, checked in _check_params
+        "n_layers": [COUNT],
+        "plugins": "no_validation",  # factories, checked in _check_params
+    }
 
     def __init__(
         self,
@@ -243,6 +300,15 @@ class MemoryAsAction(BudgetedEstimator):
         The first call builds the policy, warm-starts it and runs ``n_updates`` DCPO
         updates; later calls run ``n_updates`` DCPO updates. A failure (bad input, a budget
         that cannot hold the learner) leaves the estimator as it was.
+
+        Raises
+        ------
+        ValueError, TypeError
+            A parameter out of its range or of the wrong type (naming it and its value),
+            ``y`` not None, or ``episodes`` empty or holding objects that are not episodes.
+        BudgetExceededError
+            ``budget`` cannot hold the policy, its reference and Adam's state, or the context
+            budget cannot hold one step of any episode; raised before anything is allocated.
         """
         return super().partial_fit(episodes, y)
 
@@ -255,7 +321,7 @@ class MemoryAsAction(BudgetedEstimator):
         :func:`~strategies.memact.evaluation.evaluate_policy`.
         """
         check_is_fitted(self, "trainer_")
-        budget = parse_budget(self.context_budget)
+        budget = self._context_budget()
         return self.trainer_.evaluate(as_episodes(episodes, "test"), budget=budget)
 
     def score(self, episodes: Any, y: None = None) -> float:
@@ -292,50 +358,76 @@ class MemoryAsAction(BudgetedEstimator):
         if y is not None:
             raise ValueError(f"y must be None: episodes carry their own rewards, got {y!r}")
         self._check_params()
-        return as_episodes(X)
+        episodes = as_episodes(X)
+        self._check_context_room(episodes)
+        return episodes
 
     def _check_params(self) -> None:
-        for name in ("bc_epochs", "n_updates"):
-            _check_int(name, getattr(self, name), minimum=0)
-        for name in ("group_size", "episodes_per_update", "segments_per_group", "ppo_epochs"):
-            _check_int(name, getattr(self, name), minimum=1)
-        for name in ("d_model", "n_layers"):
-            _check_int(name, getattr(self, name), minimum=1)
+        """What ``_parameter_constraints`` cannot say: ``d_model`` divisible by the heads,
+        a ``context_budget`` that parses, and plugin factories rather than plugins."""
         if self.d_model % 4:
-            raise ValueError(
-                f"d_model must be a multiple of 4 (the policy has 4 heads), got {self.d_model}"
+            raise InvalidParameterError(
+                "The 'd_model' parameter of MemoryAsAction must be a multiple of 4 (the policy "
+                f"has 4 heads). Got {self.d_model!r} instead."
             )
-        for name in ("lr", "bc_lr"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, numbers.Real) or value <= 0:
-                raise ValueError(f"{name} must be a positive number, got {value!r}")
-        if not 0.0 <= self.explore_fraction <= 1.0:
-            raise ValueError(f"explore_fraction must be in [0, 1], got {self.explore_fraction!r}")
-        if self.teacher is not None:
-            make_curator(self.teacher)
-        if self.mode not in ("dcpo", "final"):
-            raise ValueError(f"mode must be 'dcpo' or 'final', got {self.mode!r}")
-        if self.final_mask not in ("own", "all"):
-            raise ValueError(f"final_mask must be 'own' or 'all', got {self.final_mask!r}")
-        try:
-            parse_budget(self.context_budget)
-        except (TypeError, ValueError) as error:
-            raise ValueError(f"context_budget is invalid: {error}") from None
-        if isinstance(self.plugins, (str, bytes)) or not isinstance(self.plugins, Sequence):
-            raise TypeError(f"plugins must be a sequence of plugin factories, got {self.plugins!r}")
-        for position, factory in enumerate(self.plugins):
+        self._context_budget()
+        plugins = self.plugins
+        if isinstance(plugins, (str, bytes)) or not isinstance(plugins, Sequence):
+            raise TypeError(f"plugins must be a sequence of plugin factories, got {plugins!r}")
+        for position, factory in enumerate(plugins):
             if isinstance(factory, Plugin) or not callable(factory):
                 raise TypeError(
                     f"plugins[{position}] must be a Plugin class or a function returning a "
                     f"Plugin (called at every build), got {factory!r}"
                 )
 
+    def _context_budget(self) -> int | None:
+        """``context_budget`` in bytes (None: each episode's own budget)."""
+        try:
+            return parse_budget(self.context_budget)
+        except (TypeError, ValueError) as error:
+            raise InvalidParameterError(
+                "The 'context_budget' parameter of MemoryAsAction must be bytes as an int or a "
+                f"str such as '240B', or None ({error}). Got {self.context_budget!r} instead."
+            ) from None
+
+    def _check_context_room(self, episodes: Sequence[Any]) -> None:
+        """Raise ``BudgetExceededError`` when no episode's first step fits its context budget.
+
+        Such a call could learn nothing (every rollout would end at once without an answer),
+        so it fails before anything is built or changed.
+        """
+        budget = self._context_budget()
+        budgets = [budget] * len(episodes)
+        if budget is None:
+            budgets = [_episode_budget(e, position) for position, e in enumerate(episodes)]
+        needs = [_first_step_nbytes(e, position) for position, e in enumerate(episodes)]
+        if any(b is None or need <= b for need, b in zip(needs, budgets)):
+            return
+        position = min(range(len(episodes)), key=lambda i: needs[i] - budgets[i])
+        step = (
+            f"episodes[{position}]'s first step (the instructions, its first tool result and "
+            f"one turn, as int32 tokens) needs {needs[position]:,} bytes"
+        )
+        if budget is None:
+            where = (
+                "no episode's own budget can hold one step: "
+                f"episodes[{position}].budget={budgets[position]}"
+            )
+            advice = "give the episodes a larger budget or set context_budget"
+        else:
+            where = f"context_budget={self.context_budget!r} cannot hold one step of any episode"
+            advice = "raise context_budget"
+        MemoryAccountant(budgets[position]).check_plan(
+            {"context": needs[position]}, f"MemoryAsAction: {where}; {step}; {advice}"
+        )
+
     def _make_policy(self) -> TinyCurationPolicy:
         codec = RecallCodec()
         return TinyCurationPolicy(
             codec.vocab_size,
-            d_model=self.d_model,
-            n_layers=self.n_layers,
+            d_model=int(self.d_model),
+            n_layers=int(self.n_layers),
             id_range=(codec.slot_base, codec.vocab_size),
         )
 
@@ -347,7 +439,7 @@ class MemoryAsAction(BudgetedEstimator):
         with torch.device("meta"):
             policy = self._make_policy()
         size = nbytes(policy)
-        optimizer = optimizer_state_nbytes("adam", list(policy.parameters()), lr=self.lr)
+        optimizer = optimizer_state_nbytes("adam", list(policy.parameters()), lr=float(self.lr))
         return {"policy": size, "reference": size, "optimizer": optimizer}
 
     def _build(self) -> None:
@@ -371,19 +463,20 @@ class MemoryAsAction(BudgetedEstimator):
         )
 
     def _trainer_settings(self) -> dict[str, Any]:
+        """The trainer's settings as Python numbers (numpy scalars give the same run)."""
         return {
-            "group_size": self.group_size,
-            "segments_per_group": self.segments_per_group,
-            "lr": self.lr,
-            "clip": self.clip,
-            "kl_coef": self.kl_coef,
-            "ppo_epochs": self.ppo_epochs,
-            "explore_fraction": self.explore_fraction,
-            "normalize_std": self.normalize_std,
+            "group_size": int(self.group_size),
+            "segments_per_group": int(self.segments_per_group),
+            "lr": float(self.lr),
+            "clip": float(self.clip),
+            "kl_coef": float(self.kl_coef),
+            "ppo_epochs": int(self.ppo_epochs),
+            "explore_fraction": float(self.explore_fraction),
+            "normalize_std": bool(self.normalize_std),
             "final_mask": self.final_mask,
             "mode": self.mode,
-            "partial": self.partial,
-            "context_budget": parse_budget(self.context_budget),
+            "partial": bool(self.partial),
+            "context_budget": self._context_budget(),
         }
 
     def _learn(self, episodes: list[Any]) -> None:
@@ -391,18 +484,19 @@ class MemoryAsAction(BudgetedEstimator):
         for name, value in self._trainer_settings().items():  # set_params between calls
             setattr(trainer, name, value)
         for group in trainer.optimizer.param_groups:
-            group["lr"] = self.lr
+            group["lr"] = trainer.lr
         trainer.verbose = self.verbose
         if self.n_partial_fits_ == 0:
             self.bc_losses_: list[float] = []
             if self.teacher is not None and self.bc_epochs:
+                teacher = make_curator(self.teacher)
                 self.bc_losses_ = trainer.warm_start(
-                    episodes, make_curator(self.teacher), epochs=self.bc_epochs, lr=self.bc_lr
+                    episodes, teacher, epochs=int(self.bc_epochs), lr=float(self.bc_lr)
                 )
         self.losses_ = trainer.train(
             episodes,
-            n_updates=self.n_updates,
-            episodes_per_update=self.episodes_per_update,
+            n_updates=int(self.n_updates),
+            episodes_per_update=int(self.episodes_per_update),
             index=self.n_partial_fits_,
         )
         self.history_ = [dict(stats) for stats in trainer.history]
@@ -414,7 +508,26 @@ class MemoryAsAction(BudgetedEstimator):
         self.trainer_.load_state_dict(state["trainer"])
 
 
-def _check_int(name: str, value: Any, *, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        kind = "non-negative" if minimum == 0 else "positive"
-        raise ValueError(f"{name} must be a {kind} int, got {value!r}")
+def _episode_budget(episode: Any, position: int) -> int | None:
+    """An episode's own context budget in bytes."""
+    try:
+        return parse_budget(episode.budget)
+    except (TypeError, ValueError) as error:
+        raise type(error)(f"episodes[{position}].budget is invalid: {error}") from None
+
+
+def _first_step_nbytes(episode: Any, position: int) -> int:
+    """Context bytes of an episode's first step as a rollout with the edit tool charges them:
+    the edit instructions, the task, the first tool result and one turn, as int32 tokens."""
+    codec = RecallCodec()
+    memory = WorkingMemory(charge="tokens", tokenizer=codec.encode_message)
+    try:
+        memory.append(Message("system", EDIT_INSTRUCTIONS))
+        memory.append(Message("user", episode.instruction))
+        first = next(iter(episode.observations), None)
+        if first is not None:
+            memory.append(Message("tool", first.text, id=first.id))
+    except (AttributeError, TypeError, ValueError) as error:
+        raise TypeError(f"episodes[{position}] is not a readable recall episode: {error}") from None
+    memory.append(prune_turn([]))
+    return memory.nbytes

@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from continual import MemoryAccountant, nbytes
+from recsys.graphhash import GraphHash
 from recsys.mapper_specs import mapper_from_dict
 from recsys.mappers import DoubleHash, FrequencyHash, Full, ModuloHash, remap_table
 
@@ -46,12 +47,19 @@ def test_accountant_charges_maps_and_tables():
 
 
 def test_bad_ids_are_named():
-    with pytest.raises(ValueError, match="non-negative"):
+    with pytest.raises(ValueError, match="ids must hold non-negative IDs; got -1 at position 0"):
         ModuloHash(3).rows([-1])
-    with pytest.raises(TypeError, match="integers"):
-        ModuloHash(3).rows([0.5])
-    with pytest.raises(ValueError, match="n_rows"):
+    with pytest.raises(ValueError, match=r"ids must hold whole-number IDs; got 0\.5 at position 1"):
+        ModuloHash(3).rows([2, 0.5])
+    with pytest.raises(TypeError, match="ids must hold integer IDs"):
+        ModuloHash(3).rows(["a"])
+    assert ModuloHash(3).rows([4.0]).ravel().tolist() == [1]
+    with pytest.raises(ValueError, match=r"'n_rows' parameter of ModuloHash.*Got 0 instead"):
         ModuloHash(0)
+    with pytest.raises(ValueError, match=r"frequent must hold IDs in .*got -1 at position 0"):
+        FrequencyHash(4, [-1])
+    with pytest.raises(ValueError, match=r"labels must hold cluster labels .*got -5 at position 1"):
+        GraphHash([0, -5, -1])
 
 
 def test_remap_table_averages_members():

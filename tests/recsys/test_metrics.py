@@ -65,7 +65,7 @@ def test_training_items_are_never_recommended():
 
 
 def test_bad_input_is_named():
-    with pytest.raises(ValueError, match="k must be"):
+    with pytest.raises(ValueError, match=r"'k' parameter of evaluate.*Got 0 instead"):
         evaluate(np.ones((2, 2)), np.ones((2, 2)), sp.csr_matrix((2, 2)), sp.csr_matrix((2, 2)), 0)
     with pytest.raises(ValueError, match="share their width"):
         evaluate(np.ones((2, 2)), np.ones((2, 3)), sp.csr_matrix((2, 2)), sp.csr_matrix((2, 2)))
@@ -74,3 +74,12 @@ def test_bad_input_is_named():
 def test_as_csr_rejects_other_types():
     with pytest.raises(TypeError, match="train must be an interactions container"):
         evaluate(np.ones((1, 1)), np.ones((1, 1)), [[0]], sp.csr_matrix((1, 1)))
+
+
+def test_non_finite_embeddings_are_named_with_their_position():
+    users = np.array([[1.0, 0.0], [0.0, np.nan]])
+    with pytest.raises(ValueError, match="user_emb must be finite; got nan at row 1, column 1"):
+        evaluate(users, np.ones((2, 2)), sp.csr_matrix((2, 2)), sp.csr_matrix((2, 2)))
+    items = np.array([[np.inf, 0.0], [0.0, 1.0]])
+    with pytest.raises(ValueError, match="item_emb must be finite; got inf at row 0, column 0"):
+        evaluate(np.ones((2, 2)), items, sp.csr_matrix((2, 2)), sp.csr_matrix((2, 2)))

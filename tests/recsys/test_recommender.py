@@ -103,13 +103,14 @@ def test_bad_input_and_failed_partial_fit_restore(split):
         small().fit(Interactions([], []))
     with pytest.raises(TypeError, match=r"streams\.Interactions"):
         small().fit(np.zeros((3, 2)))
-    with pytest.raises(ValueError, match="embedding must be"):
+    with pytest.raises(ValueError, match=r"'embedding' parameter of Recommender.*Got 'bloom'"):
         small(embedding="bloom").fit(train)
     with pytest.raises(BudgetExceededError, match="model needs 22,528 bytes"):
         small(budget="1 KB").fit(train)  # (150 + 1 + 200 + 1) rows x 16 x 4 bytes
     rec = small().fit(train)
     before = rec.model_.table.weight.detach().clone()
-    rec.accountant_.budget = 100  # the next block cannot fit
+    rec.set_params(budget=100)  # the next block cannot fit (the accountant made for None
+    rec.accountant_.budget = 100  # is given the same budget: the test changes it in place)
     with pytest.raises(BudgetExceededError):
         rec.partial_fit(train)
     torch.testing.assert_close(rec.model_.table.weight.detach(), before)
@@ -239,20 +240,22 @@ HUGE_ITEM = 2**31 - 2  # the largest int32 ID below the int32 maximum
 
 
 @pytest.mark.parametrize(
-    ("model", "embedding", "grows"),
+    ("model", "embedding"),
     [
-        ("mf", "full", False),
-        ("mf", "modulo", False),
-        ("mf", "frequency", False),
-        ("mf", "graphhash", True),
-        ("mf", "doublegraphhash", True),
-        ("lightgcn", "full", True),
-        ("lightgcn", "graphhash", True),
+        ("mf", "full"),
+        ("mf", "modulo"),
+        ("mf", "frequency"),
+        ("mf", "graphhash"),
+        ("mf", "doublegraphhash"),
+        ("lightgcn", "full"),
+        ("lightgcn", "graphhash"),
     ],
 )
-def test_a_huge_item_id_is_refused_before_anything_is_allocated(model, embedding, grows):
-    """Measured bug: item 2**31-2 under 1 MB first tried to allocate tens of GB (and with
-    GraphHash was killed for memory). The bytes are planned from shapes before anything grows."""
+def test_a_huge_item_id_is_refused_before_anything_is_allocated(model, embedding):
+    """Measured bugs: item 2**31-2 under 1 MB first tried to allocate tens of GB (and with
+    GraphHash was killed for memory); then, with the maps that do not grow, it was accepted
+    and the next recommend tried to allocate 2**31 item embeddings. The stored bytes and the
+    working memory of ranking are planned from shapes before anything grows."""
     data = planted_communities(40, 50, n_communities=4, interactions_per_user=6, seed=0)
     huge = Interactions([0, 1], [3, HUGE_ITEM])
     rec = Recommender(model, embedding, budget="1MB", dim=8, epochs=1, random_state=0)
@@ -262,19 +265,31 @@ def test_a_huge_item_id_is_refused_before_anything_is_allocated(model, embedding
     try:
         with pytest.raises(BudgetExceededError, match="needs"):
             Recommender(model, embedding, budget="1MB", dim=8, random_state=0).fit(huge)
-        if grows:  # the map (an int32 per ID) or the graph (a row per ID) would grow
-            with pytest.raises(BudgetExceededError, match="before experience 1"):
-                rec.partial_fit(huge)
+        with pytest.raises(BudgetExceededError, match="before experience 1"):
+            rec.partial_fit(huge)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
     assert peak < 5_000_000  # numpy's allocations; the table alone would be 8 GB or more
-    if grows:
-        assert same_state(rec, before) and rec.n_partial_fits_ == 1
-    else:  # IDs beyond the table go to the fallback rows: the stored state does not grow
-        total = rec.accountant_.total()
-        rec.partial_fit(huge)
-        assert rec.accountant_.total() == total and rec.n_items_ == HUGE_ITEM + 1
+    assert same_state(rec, before) and rec.n_partial_fits_ == 1 and rec.n_items_ == 50
+
+
+def test_ranking_working_memory_is_checked_against_the_budget():
+    """Ranking 2**31 items needs 4 * dim bytes per item: refused by partial_fit (the map of
+    modulo hashing does not grow, so only ranking would allocate), and the message says
+    what ranking needs (an independent count: 4 bytes x (dim x (users + items) + items))."""
+    data = planted_communities(40, 50, n_communities=4, interactions_per_user=6, seed=0)
+    rec = Recommender(embedding="modulo", budget="1MB", dim=8, epochs=1, random_state=0)
+    rec.fit(data)
+    needs = 4 * (8 * (40 + HUGE_ITEM + 1) + HUGE_ITEM + 1)
+    with pytest.raises(
+        BudgetExceededError,
+        match=f"ranking 40 users and {HUGE_ITEM + 1:,} items needs {needs:,} bytes",
+    ):
+        rec.partial_fit(Interactions([0], [HUGE_ITEM]))
+    unlimited = Recommender(embedding="modulo", dim=8, epochs=1, random_state=0).fit(data)
+    top = unlimited.recommend([0, 39], k=3)
+    assert top.shape == (2, 3) and (top < 50).all()
 
 
 def test_score_is_recall_at_20_and_scores_gives_every_metric(split):
@@ -389,7 +404,7 @@ def test_mixed_precision_keeps_float32_weights_and_charges_the_scaler(split):
         scaler = 8 if precision == "16-mixed" else 0  # a float32 scale and an int32 counter
         optimizer = rec.accountant_.ledger().accounts["optimizer"]
         assert optimizer == full.accountant_.ledger().accounts["optimizer"] + scaler
-    with pytest.raises(ValueError, match=r"precision must be one of .*got 'half'"):
+    with pytest.raises(ValueError, match=r"'precision' parameter of Recommender.*Got 'half'"):
         small(precision="half").fit(train)
 
 

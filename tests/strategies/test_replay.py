@@ -99,7 +99,6 @@ def test_replay_outperforms_finetune_on_forgetting():
     assert forgetting["replay"] < forgetting["finetune"] - 0.2
 
 
-def test_bad_policy_is_reported():
-    learner = _learner(None, policy="fifo")
-    with pytest.raises(ValueError, match="policy"):
-        learner.run(_stream())
+def test_bad_policy_is_reported_when_the_plugin_is_made():
+    with pytest.raises(ValueError, match=r"'policy' parameter of Replay .* Got 'fifo' instead"):
+        _learner(None, policy="fifo")

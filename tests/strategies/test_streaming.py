@@ -345,10 +345,13 @@ def test_class_balanced_store_keeps_equal_quotas():
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"batch_size": 0}, "batch_size must be a positive int, got 0"),
-        ({"policy": "herding"}, "policy must be one of"),
-        ({"hidden_sizes": (8, -1)}, "hidden_sizes must be a tuple of positive ints"),
-        ({"lr": -1.0}, "lr must be a positive number, got -1.0"),
+        ({"batch_size": 0}, r"'batch_size' parameter .* int in the range \[1, inf\). Got 0 "),
+        ({"policy": "herding"}, "'policy' parameter .* str among .* Got 'herding' "),
+        ({"hidden_sizes": (8, -1)}, r"'hidden_sizes' parameter .* ints >= 1. Got \(8, -1\) "),
+        ({"lr": -1.0}, r"'lr' parameter .* float in the range \(0.0, inf\). Got -1.0 "),
+        ({"lr": float("nan")}, "'lr' parameter .* Got nan "),
+        ({"drift_lr_boost": float("inf")}, "'drift_lr_boost' parameter .* Got inf "),
+        ({"drift_detector": dict}, "'drift_detector' parameter .* Got <class 'dict'> "),
     ],
 )
 def test_bad_parameters_are_named(params, message):

@@ -29,3 +29,16 @@ def test_bad_arguments_are_named():
         planted_communities(0, 10)
     with pytest.raises(ValueError, match="p_in"):
         planted_communities(10, 10, p_in=1.5)
+    with pytest.raises(ValueError, match=r"'popularity' parameter.*Got nan"):
+        planted_communities(10, 10, popularity=float("nan"))
+    with pytest.raises(ValueError, match=r"popularity=-200 is too extreme for 1000 items"):
+        planted_communities(10, 1000, popularity=-200)  # 1000 ** 200 overflows float64
+
+
+def test_numpy_sizes_give_the_same_data():
+    expected = planted_communities(20, 30, n_communities=3, p_in=0.8, seed=1)
+    data = planted_communities(
+        np.int64(20), np.int32(30), n_communities=np.int64(3), p_in=np.float32(0.8), seed=1
+    )
+    np.testing.assert_array_equal(data.users, expected.users)
+    np.testing.assert_array_equal(data.items, expected.items)

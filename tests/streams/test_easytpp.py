@@ -67,11 +67,15 @@ def test_agreeing_gaps_do_not_warn():
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
-        ("time_since_start", [0.0, 2.0, 1.0], "sorted"),
-        ("time_since_start", [0.0, float("nan"), 1.0], "finite"),
-        ("time_since_start", [-1.0, 0.0, 1.0], "non-negative"),
-        ("type_event", [0, 3, 1], "dim_process"),
-        ("type_event", [0, 1], "equal lengths"),
+        ("time_since_start", [0.0, 2.0, 1.0], r"source\[0\]: time_since_start must be sorted"),
+        ("time_since_start", [0.0, 2.0, 1.0], "got 1.0 after 2.0 at position 2"),
+        ("time_since_start", [0.0, float("nan"), 1.0], "finite numbers; got nan at position 1"),
+        ("time_since_start", [-1.0, 0.0, 1.0], "non-negative; got -1.0 at position 0"),
+        ("time_since_last_event", [0.0, float("inf"), 1.0], "finite numbers; got inf at posit"),
+        ("type_event", [0, 3, 1], r"type_event must hold event types in \[0, 3\); got 3 at"),
+        ("type_event", [0, 1.5, 1], r"source\[0\]: type_event must hold whole-number"),
+        ("type_event", [0, 1], "equal lengths, got 3, 3 and 2"),
+        ("dim_process", 2.5, r"source\[0\]: dim_process must be an int .*; got 2.5"),
     ],
 )
 def test_bad_rows_are_refused(field, value, message):
@@ -120,3 +124,16 @@ def test_as_event_sequences_refuses_bad_input_with_the_argument_named():
         as_event_sequences([rows()[0], 3])
     with pytest.raises(TypeError, match="load_easytpp"):
         as_event_sequences("file.json")  # paths are read by load_easytpp, not here
+
+
+def test_whole_number_floats_are_types_and_file_errors_name_the_file(tmp_path):
+    data = rows()
+    data[0]["type_event"] = [0.0, 2.0, 1.0]  # JSON writers may print ints as floats
+    assert load_easytpp(data).types.tolist() == [0, 2, 1, 1, 1]
+    path = tmp_path / "cut.json"
+    path.write_text(json.dumps(rows(), indent=1)[:-30])
+    with pytest.raises(ValueError, match=r"cut\.json: invalid JSON at line \d+.*truncated"):
+        load_easytpp(path)
+    path.write_text(json.dumps([rows()[0], {**rows()[1], "time_since_start": [1.0, None]}]))
+    with pytest.raises(TypeError, match=r"cut\.json, record 1: time_since_start .*None at pos"):
+        load_easytpp(path)

@@ -68,12 +68,13 @@ def test_reward_is_strict_with_a_partial_credit_switch():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"n_questions": 0}, "n_questions must be a positive int, got 0"),
+        ({"n_questions": 0}, r"'n_questions' .* RecallDifficulty .* \[1, inf\)\. Got 0 instead"),
         ({"n_observations": 1}, "n_observations must be at least n_questions=2, got 1"),
         ({"n_keys": 2}, "n_keys must be an int above n_questions=2, got 2"),
-        ({"distractor_rate": 1.0}, r"distractor_rate must be in \[0, 1\), got 1.0"),
-        ({"budget": "10KB"}, "budget must be a positive int, got '10KB'"),
-        ({"filler": -1}, "filler must be a non-negative int, got -1"),
+        ({"distractor_rate": 1.0}, r"'distractor_rate' .* \[0\.0, 1\.0\)\. Got 1\.0 instead"),
+        ({"distractor_rate": float("nan")}, r"'distractor_rate' .* Got nan instead"),
+        ({"budget": "10KB"}, r"'budget' .* \[1, inf\)\. Got '10KB' instead"),
+        ({"filler": -1}, r"'filler' .* \[0, inf\)\. Got -1 instead"),
     ],
 )
 def test_bad_difficulties(kwargs, message):
@@ -81,17 +82,55 @@ def test_bad_difficulties(kwargs, message):
         RecallDifficulty(**kwargs)
 
 
+def test_numpy_integers_give_the_same_episodes():
+    level = RecallDifficulty(n_questions=np.int64(2), budget=np.int64(120), filler=np.int32(1))
+    expected = recall_stream(RecallDifficulty(n_questions=2, budget=120, filler=1), n_train=2)
+    stream = recall_stream(level, n_train=np.int64(2), n_test=np.int64(64), seed=np.int64(0))
+    assert stream[0].train == expected[0].train and stream[0].test == expected[0].test
+    assert {type(episode.budget) for episode in stream[0].train} == {int}
+
+
+@pytest.mark.parametrize(
+    ("fields", "error", "message"),
+    [
+        (("aaaaaaaa", "k0", "v 1"), ValueError, "value must be a non-empty str .* got 'v 1'"),
+        (("aaaaaaaa", "k0", ""), ValueError, "value must be a non-empty str .* got ''"),
+        (("aaaaaaaa", "k=0", "v1"), ValueError, "key must be a non-empty str .* got 'k=0'"),
+        (("", "k0", "v1"), ValueError, "id must be a non-empty str .* got ''"),
+        ((7, "k0", "v1"), TypeError, "id must be a str, got 7"),
+    ],
+)
+def test_bad_observations(fields, error, message):
+    with pytest.raises(error, match=message):
+        Observation(*fields)
+
+
 def test_bad_episodes_and_stream_arguments():
     obs = (Observation("aaaaaaaa", "k0", "v1"),)
-    with pytest.raises(ValueError, match="observations never show the question keys \\['k9'\\]"):
+    with pytest.raises(ValueError, match=r"questions \['k9'\] are never shown by the observat"):
         RecallEpisode(("k9",), obs, budget=10)
     with pytest.raises(ValueError, match="questions must name at least one key"):
         RecallEpisode((), obs, budget=10)
+    with pytest.raises(TypeError, match=r"questions must be a sequence of keys .*, got 'k0'"):
+        RecallEpisode("k0", obs, budget=10)
+    with pytest.raises(TypeError, match=r"observations\[1\] must be an Observation, got str"):
+        RecallEpisode(("k0",), (*obs, "k0=v2"), budget=10)
     with pytest.raises(TypeError, match=r"budget must be an int of bytes, got 1\.5"):
         RecallEpisode(("k0",), obs, budget=1.5)
+    with pytest.raises(ValueError, match="budget must be at least 1 byte, got 0"):
+        RecallEpisode(("k0",), obs, budget=0)
     with pytest.raises(TypeError, match="answer must be a mapping"):
         RecallEpisode(("k0",), obs, budget=10).reward(["v1"])
     with pytest.raises(TypeError, match="difficulties must be a RecallDifficulty"):
         recall_stream([], n_train=1)
-    with pytest.raises(ValueError, match="n_test must be a non-negative int, got -1"):
+    with pytest.raises(TypeError, match=r"difficulties must be a RecallDifficulty.*got 'hard'"):
+        recall_stream("hard")
+    with pytest.raises(ValueError, match=r"'n_test' .* recall_stream .* \[0, inf\)\. Got -1 inst"):
         recall_stream(n_test=-1)
+    with pytest.raises(ValueError, match=r"'seed' parameter of recall_stream .* Got -1 instead"):
+        recall_stream(seed=-1)
+
+
+def test_a_stream_may_hold_no_test_episodes():
+    stream = recall_stream(RecallDifficulty(), n_train=2, n_test=0)
+    assert len(stream[0].train) == 2 and stream[0].test == ()

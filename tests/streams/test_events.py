@@ -54,11 +54,12 @@ def test_subset_and_round_trip_through_dicts():
 @pytest.mark.parametrize(
     ("times", "types", "message"),
     [
-        ([[0.0, 2.0, 1.0]], [[0, 0, 0]], "sorted"),
-        ([[-1.0, 2.0]], [[0, 0]], "non-negative"),
-        ([[0.0, np.nan]], [[0, 0]], "finite"),
-        ([[0.0, 1.0]], [[0, 3]], r"\[0, dim_process=3\)"),
-        ([[0.0, 1.0], []], [[0, 1], []], "at least one event"),
+        ([[0.0, 2.0, 1.0]], [[0, 0, 0]], "sequence 0: times must be sorted .* 1.0 after 2.0"),
+        ([[0.0], [-1.0, 2.0]], [[0], [0, 0]], "sequence 1: times must be non-negative; got -1.0"),
+        ([[0.0, np.nan]], [[0, 0]], "finite numbers; got nan at position 1"),
+        ([[0.0, 1.0]], [[0, 3]], r"sequence 0: types must hold event types in \[0, 3\); got 3"),
+        ([[0.0, 1.0]], [[0, 0.7]], r"sequence 0: types must hold whole-number .* got 0.7"),
+        ([[0.0, 1.0], []], [[0, 1], []], "sequence 1 is empty: .* at least one event"),
     ],
 )
 def test_bad_sequences_are_refused(times, types, message):
@@ -90,3 +91,13 @@ def test_concatenate_appends_sequences_in_order():
         EventSequences.concatenate([seqs, EventSequences.from_lists([[0.0]], [[0]], 2)])
     with pytest.raises(TypeError, match="EventSequences"):
         EventSequences.concatenate([])
+
+
+@pytest.mark.parametrize(
+    ("indices", "message"),
+    [([3], r"in \[0, 3\); got 3 at position 0"), ([0, -1], "got -1 at position 1"),
+     ([0.5], "whole-number sequence indices; got 0.5")],
+)  # fmt: skip
+def test_subset_refuses_indices_out_of_range(indices, message):
+    with pytest.raises(ValueError, match=r"indices must hold .*" + message):
+        make().subset(indices)

@@ -53,7 +53,7 @@ def test_bad_arguments_are_named():
         interaction_blocks(data(False), 2, order="time")
     with pytest.raises(ValueError, match="n_blocks"):
         interaction_blocks(data(), 0)
-    with pytest.raises(ValueError, match="order must be"):
+    with pytest.raises(ValueError, match=r"'order' parameter of interaction_blocks.*Got 'size'"):
         interaction_blocks(data(), 2, order="size")
 
 

@@ -30,7 +30,12 @@ def test_csr_view_matches_dense_counts():
 
 @pytest.mark.parametrize(
     ("users", "message"),
-    [([0, -1], "non-negative"), ([0.0, 1.5], "non-integer"), (["a", "b"], "integer IDs")],
+    [
+        ([0, -1], r"users must hold IDs in \[0, 2147483648\); got -1 at position 1"),
+        ([0.0, 1.5], "users must hold whole-number IDs; got 1.5 at position 1"),
+        (["a", "b"], "users must hold integer IDs"),
+        ([0, 2**31], "got 2147483648 at position 1"),
+    ],
 )
 def test_bad_ids_are_named(users, message):
     with pytest.raises((ValueError, TypeError), match=message):

@@ -22,10 +22,10 @@ def test_lightgcn_round_trip(tmp_path):
 def test_lightgcn_reports_the_malformed_line(tmp_path):
     path = tmp_path / "train.txt"
     path.write_text("0 1 2\n1 x 3\n")
-    with pytest.raises(ValueError, match="line 2"):
+    with pytest.raises(ValueError, match=r"train\.txt, line 2: the item field \(1\).*got 'x'"):
         read_lightgcn(path)
     path.write_text("0 1\n\n2 -3\n")
-    with pytest.raises(ValueError, match=r"line 3.*non-negative"):
+    with pytest.raises(ValueError, match=r"line 3: the item field \(1\) must be an ID in .*'-3'"):
         read_lightgcn(path)
 
 
@@ -52,8 +52,8 @@ def test_recbole_inter_with_header_and_other_columns(tmp_path):
     ("text", "match"),
     [
         ("1 2\n3\n", "line 2: expected at least 2"),
-        ("1 2\n1 b\n", "line 2: expected numeric"),
-        ("1 2\n1 2.5\n", "line 2: user and item"),
+        ("1 2\n1 b\n", "line 2: the item field \\(1\\) must be an integer ID, got 'b'"),
+        ("1 2\n1 2.5\n", "line 2: the item field \\(1\\) must be a whole-number ID, got '2.5'"),
     ],
 )
 def test_table_reports_the_malformed_line(tmp_path, text, match):
