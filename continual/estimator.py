@@ -92,8 +92,11 @@ class BudgetedEstimator(BaseEstimator, ABC):
     saves and restores them itself. Everything else a subclass keeps must be rebuilt by
     :meth:`_build` and restored by :meth:`_load_state_dict`.
 
-    The parameters that shape what is built (``budget``, the model's sizes, the strategy) are
-    read on the first call: change them with ``set_params`` and then ``fit`` again.
+    The parameters that shape what is built (the model's sizes, the strategy) are read on the
+    first call: change them with ``set_params`` and then ``fit`` again. ``budget`` applies
+    from the next call: a smaller one that what is held cannot meet raises
+    :class:`~continual.accountant.BudgetExceededError` and leaves the estimator, and its
+    previous budget, as they were.
 
     Parameters
     ----------
@@ -239,18 +242,14 @@ class BudgetedEstimator(BaseEstimator, ABC):
         """Learn one experience; a failure leaves the estimator as it was before the call."""
         first = not hasattr(self, "accountant_")
         self._check_shared_params()
-        if not first:
-            self._check_budget_unchanged()
         try:
             data = self._validate_input(X, y, first=first, **params)
         except BaseException:
             if first:
                 self._forget()
             raise
-        if not first:  # before the backup: a plan that cannot fit costs nothing
-            self._check_plan(data, f"before experience {self.n_partial_fits_}")
-        with self._transaction(first):
-            if first:
+        if first:
+            with self._transaction(first):
                 self.seed_ = draw_seed(self.random_state)
                 self.n_partial_fits_ = 0
                 self.accountant_ = MemoryAccountant(self.budget)
@@ -258,21 +257,32 @@ class BudgetedEstimator(BaseEstimator, ABC):
                 self._check_plan(data, "before building the model")
                 with self.seeded():
                     self._build()
-            self.losses_ = []
-            with self.seeded(self.n_partial_fits_ + 1):
-                self._learn(data)
-            self.n_partial_fits_ += 1
+                self._learn_next(data)
+            return self
+        with self._budget_applied():
+            # before the backup: a plan that cannot fit costs nothing
+            self._check_plan(data, f"before experience {self.n_partial_fits_}")
+            with self._transaction(first):
+                self._learn_next(data)
         return self
 
-    def _check_budget_unchanged(self) -> None:
-        """The budget is read on the first call: a later ``set_params(budget=...)`` is an
-        error until ``fit`` starts over, rather than a budget silently ignored."""
-        built = self.accountant_.budget
-        if parse_budgets(self.budget) != built:
-            raise ValueError(
-                f"budget is {self.budget!r}, but this {type(self).__name__} was built for "
-                f"{built!r} bytes: call fit to start over with the new budget, or set it back"
-            )
+    def _learn_next(self, data: Any) -> None:
+        self.losses_ = []
+        with self.seeded(self.n_partial_fits_ + 1):
+            self._learn(data)
+        self.n_partial_fits_ += 1
+
+    @contextmanager
+    def _budget_applied(self) -> Iterator[None]:
+        """Apply a ``budget`` changed with ``set_params`` since the last call; a call that
+        fails (a smaller budget that what is held cannot meet) keeps the previous one."""
+        previous = self.accountant_.budget
+        self.accountant_.budget = parse_budgets(self.budget)
+        try:
+            yield
+        except BaseException:
+            self.accountant_.budget = previous
+            raise
 
     def _check_plan(self, data: Any, moment: str) -> None:
         planned = dict(self._planned_bytes(data))
@@ -413,10 +423,13 @@ class BudgetedEstimator(BaseEstimator, ABC):
 
     @contextmanager
     def _transaction(self, first: bool) -> Iterator[None]:
-        """Undo the block if it fails: forget on a first call, else restore a backup."""
+        """Undo the block if it fails, or if it ends over the budget: forget on a first
+        call, else restore a backup."""
+        context = f"{type(self).__name__} after experience {getattr(self, 'n_partial_fits_', 0)}"
         if first or self.rollback == "off":
             try:
                 yield
+                self.accountant_.check(context)
             except BaseException:
                 if first:
                     self._forget()
@@ -428,7 +441,7 @@ class BudgetedEstimator(BaseEstimator, ABC):
         accountant.transient = backup.nbytes
         try:
             yield
-            accountant.ledger()  # records the peak with the backup alive
+            accountant.check(context)  # records the peak with the backup alive
         except BaseException:
             accountant.untrack_all()
             accountant.truncate(mark[0])

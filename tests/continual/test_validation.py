@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from continual import BudgetExceededError
 from continual.estimator import BudgetedEstimator
 from continual.validation import (
     COUNT,
@@ -103,13 +104,14 @@ def test_numpy_scalars_are_accepted_like_python_numbers():
     assert ours.score(None) == python.score(None) == 3.5
 
 
-def test_a_budget_changed_after_the_first_call_is_an_error_until_fit():
+def test_a_budget_changed_after_the_first_call_applies_from_the_next_call():
     estimator = Mean(budget="1 KB").fit([1.0])
-    estimator.set_params(budget="2 KB")
-    with pytest.raises(ValueError, match=r"budget is '2 KB', but this Mean was built for 1000"):
+    estimator.set_params(budget=4)  # less than the 8 bytes of the running total
+    with pytest.raises(BudgetExceededError, match="total"):
         estimator.partial_fit([1.0])
-    assert estimator.n_partial_fits_ == 1
-    assert estimator.fit([1.0]).accountant_.budget == 2000
+    assert estimator.n_partial_fits_ == 1 and estimator.accountant_.budget == 1000
+    estimator.set_params(budget="2 KB").partial_fit([1.0])
+    assert estimator.accountant_.budget == 2000 and estimator.n_partial_fits_ == 2
 
 
 @pytest.mark.parametrize(
